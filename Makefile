@@ -21,7 +21,7 @@ export HYPERLR_PAPER_CURVES := $(PAPER_CURVES_BESIDE)
 endif
 endif
 
-export MPLBACKEND := agg
+# Frozen-module warnings of the debugger inside kernels are noise in the book's outputs.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .PHONY: book test lint bench clean
@@ -42,7 +42,7 @@ book: $(STAMP)
 # pytest's exit status 5 means "no test collected": a broken suite, so it fails too.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest tests chapters --nbval-lax -p no:cacheprovider; \
+	MPLBACKEND=agg $(BIN)/python -m pytest tests chapters --nbval-lax -p no:cacheprovider; \
 	  status=$$?; [ $$status -ne 5 ] || echo "pytest collected no test"; exit $$status
 	rm -rf _build/test
 	$(BIN)/jupyter-book build . --path-output _build/test -W -n --keep-going

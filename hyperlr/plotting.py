@@ -36,7 +36,7 @@ def set_style(context: str = "notebook") -> None:
             "figure.figsize": (7.0, 4.2),
             "figure.dpi": 110,
             "savefig.dpi": 150,
-            "axes.titleweight": "semibold",
+            "axes.titleweight": "bold",
             "legend.frameon": False,
         }
     )
