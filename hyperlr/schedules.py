@@ -98,7 +98,16 @@ def check_infimum(
 
 
 def hyperbola(n: float, max_iter: float, upper_bound: float) -> float:
-    r"""The paper's hyperbola :math:`h(n; N, U) = \sqrt{(N-n)(2U-N-n)}/U` for ``0 <= n <= N``."""
+    r"""The paper's hyperbola :math:`h(n; N, U) = \sqrt{(N-n)(2U-N-n)}/U` on its arc ``n <= N``.
+
+    The schedules use ``0 <= n <= N``; the arc continues smoothly to ``n < 0``.
+
+    Raises:
+        ValueError: for ``n > N``: the radicand is negative for ``N < n < 2U - N``, and beyond
+            that the formula gives the hyperbola's other branch, not this arc.
+    """
+    if n > max_iter:
+        raise ValueError(f"n must be <= max_iter ({max_iter}) on the schedule's arc, got {n!r}")
     return math.sqrt((max_iter - n) * (2.0 * upper_bound - max_iter - n)) / upper_bound
 
 
@@ -167,6 +176,8 @@ def _evaluate(
     )
     if not np.issubdtype(steps.dtype, np.integer) and not np.all(np.mod(steps, 1) == 0):
         raise ValueError(f"step must hold whole numbers, got {step!r}")
+    if np.any(steps < 0):
+        raise ValueError(f"step must be >= 0, got {step!r}")
     for init, infimum in set(zip(inits.ravel().tolist(), infima.ravel().tolist(), strict=True)):
         _check_finite_number("init_lr", init)
         check_infimum(infimum, init, exponential=exponential)

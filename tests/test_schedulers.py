@@ -274,8 +274,10 @@ def test_array_functions_validate_too(function):
         function(np.arange(10), 1e-2, 1e-6, max_iter=100, upper_bound=10)
     with pytest.raises(ValueError, match="infimum_lr"):
         function(np.arange(10), 1e-2, 1e-1, max_iter=100, upper_bound=200)
-    with pytest.raises(ValueError, match="step"):
+    with pytest.raises(ValueError, match="step must hold whole numbers"):
         function([0.5], 1e-2, 1e-6, max_iter=100, upper_bound=200)
+    with pytest.raises(ValueError, match="step must be >= 0"):
+        function([3, -1], 1e-2, 1e-6, max_iter=100, upper_bound=200)
 
 
 @pytest.mark.parametrize("cls", SCHEDULERS)
@@ -343,3 +345,6 @@ def test_hyperbola_is_the_papers_h():
     expected = np.sqrt((N - n) / U * (2 - (N + n) / U))
     np.testing.assert_allclose([hyperbola(k, N, U) for k in n], expected, rtol=1e-12, atol=1e-15)
     assert hyperbola(0, N, U) == pytest.approx(0.8, rel=1e-15)
+    for outside in (101, 450):  # 450 > 2U - N would silently give the other branch
+        with pytest.raises(ValueError, match="n must be <= max_iter"):
+            hyperbola(outside, N, U)

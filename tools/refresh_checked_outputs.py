@@ -24,18 +24,18 @@ def is_checked(cell) -> bool:
 
 
 def strip(notebook) -> None:
-    """Remove every output but the text output of checked cells, and all execution counts."""
+    """Remove every output but those of checked cells, and the other cells' execution counts.
+
+    Checked cells keep their execution counts: nbval refuses a reference cell that has outputs
+    but was never run.
+    """
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        cell.execution_count = None
         cell.metadata.pop("execution", None)
         if not is_checked(cell):
+            cell.execution_count = None
             cell.outputs = []
-            continue
-        for output in cell.outputs:
-            if "execution_count" in output:
-                output.execution_count = None
     notebook.metadata.pop("widgets", None)
 
 
