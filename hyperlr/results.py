@@ -1,0 +1,386 @@
+"""The results store: one JSON file per finished run, named by its configuration's hash.
+
+A store is a folder of ``<key>.json`` files, ``<key>`` being :attr:`RunConfig.key`, the first 16
+hex digits of the SHA-256 of the configuration's canonical JSON. Each file holds the run's full
+configuration, per-epoch curves, wall time, device, precision, package versions and the dataset
+actually used (name and source), under the schema tag :data:`SCHEMA`.
+
+Design decisions:
+
+* **The device is not part of the key.** A configuration names an experiment; the device is
+  where it was computed. The book's committed results come from a GPU and must be found again
+  when the book is rebuilt on a laptop CPU (``device="auto"`` there), otherwise every build
+  would retrain everything. The device, its name and the precision are recorded in the file,
+  so runs from different hardware can still be told apart in the DataFrame.
+* **Atomic writes.** A file is written to a temporary name in the same folder, flushed and
+  fsync-ed, then renamed over its final name with ``os.replace`` (atomic on POSIX and Windows).
+  A run killed while writing leaves at worst a hidden ``.<key>.*.tmp`` file, which readers
+  ignore; a ``<key>.json`` file is always complete.
+* **Nothing invalid is used silently.** A file that is not valid JSON, carries another schema,
+  lacks fields, has curves of the wrong length, or whose configuration does not hash to its
+  file name (edited, renamed or foreign) raises :class:`RunFileError` when loaded, and is listed
+  by :meth:`ResultsStore.scan`.
+* **Strict JSON.** Non-finite numbers (a diverged loss) are written as ``null`` and read back
+  as ``nan``.
+
+The folder should hold run files only: any other ``*.json`` in it is reported as invalid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .train import HISTORY_KEYS, RunConfig, RunResult
+
+__all__ = ["SCHEMA", "ResultsStore", "RunFileError", "read_run", "runs_to_frame", "write_run"]
+
+#: Schema tag of a run file; a file with another tag is refused.
+SCHEMA = "hyperlr.run/1"
+
+_PROVENANCE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "wall_time_s": (int, float),
+    "device": str,
+    "device_name": str,
+    "precision": str,
+    "versions": dict,
+    "finished_at": str,
+}
+
+
+class RunFileError(ValueError):
+    """A run file that cannot be used: corrupt, incomplete, foreign or mismatching its name."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _payload(result: RunResult) -> dict[str, Any]:
+    history = {
+        name: [_finite_or_none(float(v)) if name != "epoch" else int(v) for v in values]
+        for name, values in result.history.items()
+    }
+    return {
+        "schema": SCHEMA,
+        "key": result.config.key,
+        "config": result.config.to_dict(),
+        "history": history,
+        "wall_time_s": result.wall_time_s,
+        "device": result.device,
+        "device_name": result.device_name,
+        "precision": result.precision,
+        "dataset": {"name": result.dataset, "source": result.dataset_source},
+        "versions": dict(result.versions),
+        "finished_at": result.finished_at,
+    }
+
+
+def _dumps(payload: dict[str, Any]) -> str:
+    """Strict JSON, one line per field and sub-field: readable in a diff, curves on one line."""
+
+    def encode(value: Any, depth: int) -> str:
+        if isinstance(value, dict) and value and depth < 2:
+            pad = " " * depth
+            items = (f"{pad} {json.dumps(k)}: {encode(value[k], depth + 1)}" for k in sorted(value))
+            return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+        return json.dumps(value, sort_keys=True, allow_nan=False)
+
+    return encode(payload, 0) + "\n"
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the rename itself durable on POSIX; folders cannot be opened on Windows.
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_run(result: RunResult, folder: str | os.PathLike[str]) -> Path:
+    """Write ``result`` atomically to ``folder/<key>.json`` (replacing any earlier copy).
+
+    Returns:
+        The file's path.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{result.config.key}.json"
+    # Serialise first: a result that cannot be written leaves nothing behind.
+    text = _dumps(_payload(result))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600; results are meant to be shared
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _fsync_folder(folder)
+    return path
+
+
+def _nan_if_none(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _parse(path: Path, payload: Any) -> RunResult:
+    """Validate a decoded run file and build its :class:`RunResult` (RunFileError otherwise)."""
+    if not isinstance(payload, dict):
+        raise RunFileError(path, "not a run file (the JSON is not an object)")
+    if payload.get("schema") != SCHEMA:
+        raise RunFileError(
+            path, f"not a run file of schema {SCHEMA!r} (schema: {payload.get('schema')!r})"
+        )
+    try:
+        config = RunConfig.from_dict(payload["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise RunFileError(path, f"invalid config ({error})") from None
+    key = config.key
+    if payload.get("key") != key or path.stem != key:
+        raise RunFileError(
+            path,
+            f"its config hashes to {key}, but the file is named {path.stem!r} and records key "
+            f"{payload.get('key')!r} (edited, renamed, or written by another version)",
+        )
+    for name, kind in _PROVENANCE_FIELDS.items():
+        if not isinstance(payload.get(name), kind):
+            raise RunFileError(path, f"field {name!r} is missing or not a {kind}")
+    dataset = payload.get("dataset")
+    if not isinstance(dataset, dict) or not all(
+        isinstance(dataset.get(k), str) for k in ("name", "source")
+    ):
+        raise RunFileError(path, "field 'dataset' must hold a 'name' and a 'source'")
+    history = payload.get("history")
+    if not isinstance(history, dict) or set(history) != set(HISTORY_KEYS):
+        raise RunFileError(path, f"history must hold exactly {', '.join(HISTORY_KEYS)}")
+    for name, values in history.items():
+        if not isinstance(values, list) or len(values) != config.epochs:
+            raise RunFileError(path, f"history {name!r} must list {config.epochs} values")
+        if not all(
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values
+        ):
+            raise RunFileError(path, f"history {name!r} holds non-numbers")
+    if history["epoch"] != list(range(1, config.epochs + 1)):
+        raise RunFileError(path, f"history 'epoch' must count 1..{config.epochs}")
+    return RunResult(
+        config=config,
+        history={
+            name: history[name] if name == "epoch" else [_nan_if_none(v) for v in history[name]]
+            for name in HISTORY_KEYS
+        },
+        wall_time_s=float(payload["wall_time_s"]),
+        device=payload["device"],
+        device_name=payload["device_name"],
+        precision=payload["precision"],
+        dataset=dataset["name"],
+        dataset_source=dataset["source"],
+        versions=dict(payload["versions"]),
+        finished_at=payload["finished_at"],
+    )
+
+
+def read_run(path: str | os.PathLike[str]) -> RunResult:
+    """Read and validate one run file.
+
+    Raises:
+        FileNotFoundError: no such file.
+        RunFileError: the file is truncated, not JSON, foreign, incomplete, or its configuration
+            does not hash to its name.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RunFileError(path, "not UTF-8 text") from None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RunFileError(path, f"not valid JSON, perhaps truncated ({error})") from None
+    return _parse(path, payload)
+
+
+_PROVENANCE_COLUMNS = (
+    "dataset_source",
+    "device",
+    "device_name",
+    "precision",
+    "wall_time_s",
+    "finished_at",
+)
+
+
+def _config_columns() -> list[str]:
+    return [
+        "lr_init" if name == "lr" else name
+        for name in RunConfig.__dataclass_fields__
+        if name != "device"
+    ]
+
+
+def runs_to_frame(runs: Iterable[RunResult]) -> pd.DataFrame:
+    """A tidy table of runs: one row per run and epoch.
+
+    Columns, in order: ``key``; the configuration's fields (its ``lr`` renamed ``lr_init``, the
+    optimizer's initial rate, to keep ``lr`` for the per-epoch rate; its scheduler overrides
+    as one canonical JSON string ``scheduler_overrides``, convenient for grouping); one
+    ``sched_<name>`` column per override setting used by any run (missing: ``NaN``); the curves
+    of :data:`hyperlr.train.HISTORY_KEYS`; and the provenance (``dataset_source``, ``device``
+    -- the device the run used, ``device_name``, ``precision``, ``wall_time_s``,
+    ``finished_at``).
+    """
+    rows: list[dict[str, Any]] = []
+    override_columns: dict[str, None] = {}  # an ordered set
+    for run in runs:
+        config = run.config.to_dict()
+        config["lr_init"] = config.pop("lr")
+        del config["device"]  # the requested device; the used one is in the provenance
+        overrides = config.pop("scheduler_overrides")
+        config["scheduler_overrides"] = json.dumps(overrides, sort_keys=True)
+        for name, value in overrides.items():
+            config[f"sched_{name}"] = value
+            override_columns[f"sched_{name}"] = None
+        constant = {
+            "key": run.config.key,
+            **config,
+            **{
+                name: getattr(run, name) for name in _PROVENANCE_COLUMNS if name != "dataset_source"
+            },
+            "dataset_source": run.dataset_source,
+        }
+        for i in range(run.config.epochs):
+            rows.append({**constant, **{name: run.history[name][i] for name in HISTORY_KEYS}})
+    columns = [
+        "key",
+        *_config_columns(),
+        *sorted(override_columns),
+        *HISTORY_KEYS,
+        *_PROVENANCE_COLUMNS,
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+class ResultsStore:
+    """A folder of run files, one per configuration (see the module's notes).
+
+    Example:
+        >>> # xdoctest: +SKIP
+        >>> store = ResultsStore("results/runs")
+        >>> run = store.load(config)  # None when the run has not been trained yet
+        >>> if run is None:
+        ...     store.save(train_run(config))
+        >>> frame = store.frame()  # every run, one row per epoch
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"ResultsStore({str(self.root)!r})"
+
+    def path_for(self, config: RunConfig) -> Path:
+        """Where the run of ``config`` is (or would be) stored."""
+        return self.root / f"{config.key}.json"
+
+    def __contains__(self, config: RunConfig) -> bool:
+        """Whether a file exists for ``config`` (not whether it is valid: see :meth:`load`)."""
+        return self.path_for(config).is_file()
+
+    def load(self, config: RunConfig) -> RunResult | None:
+        """The stored run of ``config``, or ``None`` when there is none.
+
+        Raises:
+            RunFileError: a file exists but is invalid; it is never used, nor overwritten.
+        """
+        path = self.path_for(config)
+        if not path.is_file():
+            return None
+        return read_run(path)
+
+    def save(self, result: RunResult) -> Path:
+        """Write ``result`` atomically; returns its path."""
+        return write_run(result, self.root)
+
+    def check_writable(self) -> None:
+        """Create the folder if needed and check a file can be written there.
+
+        Raises:
+            ValueError: naming the folder, when it cannot be created or written.
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=self.root, prefix=".write-check.", suffix=".tmp")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as error:
+            raise ValueError(
+                f"results_dir: {str(self.root)!r} must be a folder where files can be written "
+                f"({error.strerror or error})"
+            ) from None
+
+    def paths(self) -> list[Path]:
+        """The folder's ``*.json`` files, sorted (temporary files excluded)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.glob("*.json") if not p.name.startswith("."))
+
+    def scan(self) -> tuple[list[RunResult], list[RunFileError]]:
+        """Read every run file of the folder.
+
+        Returns:
+            The valid runs (sorted by file name) and one :class:`RunFileError` per invalid
+            file, which the caller should report.
+        """
+        runs: list[RunResult] = []
+        problems: list[RunFileError] = []
+        for path in self.paths():
+            try:
+                runs.append(read_run(path))
+            except RunFileError as error:
+                problems.append(error)
+        return runs, problems
+
+    def frame(self, *, strict: bool = True) -> pd.DataFrame:
+        """Every valid run of the folder as :func:`runs_to_frame`'s table.
+
+        Args:
+            strict: raise on any invalid file (the default); with ``False``, warn about each
+                and leave it out.
+
+        Raises:
+            RunFileError: when ``strict`` and a file is invalid (the message lists them all).
+        """
+        runs, problems = self.scan()
+        if problems:
+            listing = "\n".join(f"  - {problem}" for problem in problems)
+            if strict:
+                raise RunFileError(
+                    self.root,
+                    f"{len(problems)} invalid run file(s); fix or remove them:\n{listing}",
+                )
+            warnings.warn(
+                f"{self.root}: left out {len(problems)} invalid run file(s):\n{listing}",
+                stacklevel=2,
+            )
+        return runs_to_frame(runs)

@@ -1,0 +1,147 @@
+"""Tests of hyperlr.sweep: grid expansion, validation before work, resuming, no retraining."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hyperlr import sweep as hsweep
+from hyperlr.results import ResultsStore, RunFileError
+from hyperlr.sweep import expand_grid, missing_runs, run_sweep
+
+TINY = {"train_subset": 128, "val_subset": 64, "batch_size": 64, "device": "cpu"}
+
+
+def grid(**changes):
+    params = {"datasets": "digits", "schedulers": ["N", "H"], "budgets": [1], "seeds": [0], **TINY}
+    params.update(changes)
+    return expand_grid(**params)
+
+
+@pytest.fixture
+def count_training(monkeypatch):
+    """Count train_run calls; fail on the call numbered ``fail_on`` (if set)."""
+    calls = {"n": 0, "fail_on": None}
+    real = hsweep.train_run
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == calls["fail_on"]:
+            raise RuntimeError("killed midway")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hsweep, "train_run", counted)
+    return calls
+
+
+def test_expand_grid_order_and_duplicates():
+    configs = grid(
+        schedulers=["N", "H", "N"],
+        budgets=[1, 2],
+        seeds=[0, 1],
+        overrides={"H": [{}, {"upper_bound": 300}]},
+        lr={"N": 1e-4, "H": 1e-3},
+    )
+    assert len(configs) == 1 * (1 + 2) * 2 * 2
+    assert [c.scheduler for c in configs[:4]] == ["N"] * 4
+    assert {c.lr for c in configs if c.scheduler == "N"} == {1e-4}
+    assert {c.scheduler_overrides.get("upper_bound") for c in configs} == {None, 300}
+    assert len({c.key for c in configs}) == len(configs)
+
+
+def test_second_identical_sweep_trains_nothing(tmp_path, count_training):
+    configs = grid(budgets=[1, 2])
+    first = run_sweep(configs, tmp_path, progress=False)
+    assert count_training["n"] == 4
+    second = run_sweep(configs, tmp_path, progress=False)
+    assert count_training["n"] == 4
+    assert [r.history for r in second] == [r.history for r in first]
+    assert missing_runs(configs, tmp_path) == []
+
+
+def test_interrupted_sweep_resumes(tmp_path, count_training):
+    configs = grid(schedulers=["N", "H", "C"])
+    count_training["fail_on"] = 2
+    with pytest.raises(RuntimeError, match="killed midway"):
+        run_sweep(configs, tmp_path, progress=False)
+    store = ResultsStore(tmp_path)
+    runs, problems = store.scan()
+    assert [r.config for r in runs] == [configs[0]] and problems == []
+    assert [p.name for p in tmp_path.iterdir()] == [f"{configs[0].key}.json"]  # no temporaries
+    first_file = store.path_for(configs[0]).read_bytes()
+
+    count_training["fail_on"] = None
+    results = run_sweep(configs, tmp_path, progress=False)
+    assert count_training["n"] == 2 + 2  # the failed call, then only the two missing runs
+    assert [r.config for r in results] == configs
+    assert store.path_for(configs[0]).read_bytes() == first_file
+    runs, problems = store.scan()
+    assert len(runs) == 3 and problems == []
+
+
+def test_invalid_stored_file_stops_the_sweep_before_training(tmp_path, count_training):
+    configs = grid()
+    store = ResultsStore(tmp_path)
+    store.path_for(configs[1]).write_text('{"schema": ')
+    with pytest.raises(RunFileError, match=configs[1].key):
+        run_sweep(configs, tmp_path, progress=False)
+    assert count_training["n"] == 0
+
+
+@pytest.mark.parametrize(
+    ("changes", "parameter", "accepted"),
+    [
+        ({"datasets": ["digits", "imagenet"]}, "datasets", "fashion_mnist"),
+        ({"schedulers": ["H", "HYP"]}, "schedulers", "EH"),
+        ({"budgets": [0]}, "budgets", "integer >= 1"),
+        ({"budgets": [2.5]}, "budgets", "integer >= 1"),
+        ({"budgets": [True]}, "budgets", "integer >= 1"),
+        ({"budgets": []}, "budgets", "at least one"),
+        ({"seeds": [-1]}, "seeds", "integer >= 0"),
+        ({"seeds": ["1"]}, "seeds", "integer >= 0"),
+        ({"lr": {"N": 1e-3}}, "lr", "H"),
+        ({"lr": -1.0}, "lr", "> 0"),
+        ({"overrides": {"C": {"eta_min": 0.0}}}, "overrides", "not among"),
+        ({"optimiser": "sgd"}, "optimiser", "batch_size"),
+        ({"batch_size": 0}, "batch_size", "integer >= 1"),
+    ],
+)
+def test_invalid_grid_parameter_is_named(changes, parameter, accepted):
+    with pytest.raises(ValueError, match=parameter) as error:
+        grid(**changes)
+    assert accepted in str(error.value)
+
+
+def test_bad_scheduler_setting_fails_before_training(tmp_path, count_training):
+    configs = grid(overrides={"H": {"nonsense": 1}})
+    with pytest.raises(ValueError, match="scheduler_overrides.*nonsense"):
+        run_sweep(configs, tmp_path, progress=False)
+    too_long = grid(schedulers=["H"], budgets=[300])  # beyond the hyperbola's upper bound 250
+    with pytest.raises(ValueError, match="scheduler_overrides"):
+        run_sweep(too_long, tmp_path, progress=False)
+    assert count_training["n"] == 0
+
+
+def test_unwritable_results_folder_fails_before_training(tmp_path, count_training):
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ValueError, match="results_dir"):
+        run_sweep(grid(), tmp_path / "a-file" / "runs", progress=False)
+    assert count_training["n"] == 0
+
+
+def test_missing_dataset_fails_before_training(tmp_path, count_training, monkeypatch):
+    from hyperlr import data as hdata
+
+    monkeypatch.setattr(hdata, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "none")
+    monkeypatch.setenv("HYPERLR_DATA_DIR", str(tmp_path / "none"))
+    configs = grid(datasets=["digits", "fashion_mnist"])
+    with pytest.raises(FileNotFoundError, match="Fashion-MNIST"):
+        run_sweep(configs, tmp_path / "runs", progress=False, download=False)
+    assert count_training["n"] == 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_device_fails_before_training(tmp_path, count_training):
+    with pytest.raises(ValueError, match="device"):
+        run_sweep(grid(device="cuda"), tmp_path, progress=False)
+    assert count_training["n"] == 0
