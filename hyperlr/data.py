@@ -25,24 +25,30 @@ Nothing here touches the disk or the network at import time.
 from __future__ import annotations
 
 import gzip
+import inspect
 import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .series import SeriesData, oscillator_windows, sunspots_windows
+
 __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
     "DATASETS",
+    "DATASET_TASKS",
     "DEBIAN_FASHION_MNIST_DIR",
     "FASHION_MNIST_MEAN",
     "FASHION_MNIST_STD",
     "ImageData",
+    "SeriesData",
     "cifar10",
     "data_dir",
     "digits",
@@ -520,12 +526,27 @@ def _version(distribution: str) -> str:
         return "unknown"
 
 
-#: Loaders by data set name; each takes ``seed``, ``train_subset`` and ``val_subset``.
-DATASETS: dict[str, Callable[..., ImageData]] = {
+#: Loaders by data set name; each takes ``seed``, ``train_subset`` and ``val_subset``. The image
+#: sets are classification tasks; ``oscillator`` and ``sunspots`` (:mod:`hyperlr.series`) are
+#: forecasting tasks.
+DATASETS: dict[str, Callable[..., ImageData | SeriesData]] = {
     "digits": digits,
     "fashion_mnist": fashion_mnist,
     "cifar10": cifar10,
+    "oscillator": oscillator_windows,
+    "sunspots": sunspots_windows,
 }
+
+#: The task of each data set: what the model predicts and how it is scored.
+DATASET_TASKS: dict[str, str] = {
+    "digits": "classification",
+    "fashion_mnist": "classification",
+    "cifar10": "classification",
+    "oscillator": "forecasting",
+    "sunspots": "forecasting",
+}
+
+_FILE_BASED = {"fashion_mnist", "cifar10"}
 
 
 def load_dataset(
@@ -536,17 +557,35 @@ def load_dataset(
     val_subset: int | None = None,
     root: str | os.PathLike[str] | None = None,
     download: bool = True,
-) -> ImageData:
+    **options: Any,
+) -> ImageData | SeriesData:
     """Load the data set ``name`` (a key of :data:`DATASETS`) with the given subsets.
 
-    ``root`` and ``download`` are passed to the file-based sets and ignored by ``digits``.
+    ``root`` and ``download`` are passed to the file-based sets (Fashion-MNIST, CIFAR-10) and
+    ignored by the others. ``options`` are the loader's own settings, e.g. ``zeta``,
+    ``history``, ``horizon`` or ``stride`` for the series; a setting the loader does not take
+    is a ``ValueError`` naming it.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    kwargs: dict = {"seed": seed, "train_subset": train_subset, "val_subset": val_subset}
-    if name != "digits":
+    loader = DATASETS[name]
+    accepted = set(inspect.signature(loader).parameters) - {
+        "seed",
+        "train_subset",
+        "val_subset",
+        "root",
+        "download",
+    }
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ValueError(
+            f"data_options: dataset {name!r} does not take {', '.join(unknown)}; "
+            f"accepted: {', '.join(sorted(accepted)) or 'none'}"
+        )
+    kwargs: dict[str, Any] = {"seed": seed, "train_subset": train_subset, "val_subset": val_subset}
+    if name in _FILE_BASED:
         kwargs.update(root=root, download=download)
-    return DATASETS[name](**kwargs)
+    return loader(**kwargs, **options)
 
 
 def random_crop_flip(

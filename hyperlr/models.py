@@ -1,16 +1,25 @@
-"""The paper's image classifier, sized from the data it is given.
+"""The paper's models, sized from the data they are given.
 
-:class:`SimpleCNN` is the CNN of the paper's CIFAR-10 task; :func:`make_model` builds a model by
-name for a data set's shapes, as the training loop and the results store refer to models by name.
+:class:`SimpleCNN` is the CNN of the paper's CIFAR-10 task and :class:`LSTMSeq2Seq` the LSTM
+encoder-decoder of its oscillator task; :func:`make_model` builds a model by name for a data
+set's shapes, as the training loop and the results store refer to models by name.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import Tensor, nn
 
-__all__ = ["MODELS", "SimpleCNN", "make_model"]
+if TYPE_CHECKING:
+    from .data import ImageData
+    from .series import SeriesData
+
+__all__ = ["MODELS", "LSTMSeq2Seq", "ModelSpec", "SimpleCNN", "make_model"]
 
 
 def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -87,14 +96,100 @@ class SimpleCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-#: Models by name; each is built as ``cls(in_channels=, num_classes=, image_size=)``.
-MODELS: dict[str, Callable[..., nn.Module]] = {"simple_cnn": SimpleCNN}
+class LSTMSeq2Seq(nn.Module):
+    """The paper's LSTM encoder-decoder for multi-step forecasting.
+
+    The encoder reads the ``history`` window; its final hidden and cell states start a decoder
+    of the same shape, which runs autoregressively: its first input is zero, each later input is
+    its own previous prediction, and a linear head maps every hidden state to one value. With
+    ``hidden_size=128`` and ``num_layers=3`` it has 662,657 parameters, as in the paper.
+
+    Args:
+        input_size: features per time step (1 for a univariate series).
+        hidden_size: LSTM width.
+        num_layers: stacked LSTM layers in the encoder and in the decoder.
+        horizon: steps predicted.
+    """
+
+    def __init__(
+        self, input_size: int = 1, hidden_size: int = 128, num_layers: int = 3, horizon: int = 50
+    ) -> None:
+        super().__init__()
+        for name, value in {
+            "input_size": input_size,
+            "hidden_size": hidden_size,
+            "num_layers": num_layers,
+            "horizon": horizon,
+        }.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        self.horizon = horizon
+        self.encoder = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)
+        self.decoder = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)
+        self.head = nn.Linear(hidden_size, input_size)
+
+    def forward(self, history: torch.Tensor) -> torch.Tensor:
+        """Map ``(batch, history, features)`` to ``(batch, horizon, features)``."""
+        _, state = self.encoder(history)
+        step_input = history.new_zeros(history.shape[0], 1, history.shape[2])
+        predictions = []
+        for _ in range(self.horizon):
+            output, state = self.decoder(step_input, state)
+            step_input = self.head(output)
+            predictions.append(step_input)
+        return torch.cat(predictions, dim=1)
 
 
-def make_model(
-    name: str, *, in_channels: int, num_classes: int, image_size: int | tuple[int, int]
-) -> nn.Module:
-    """Build the model ``name`` (a key of :data:`MODELS`) for images of the given shape."""
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model the trainer can build by name: its class, its task, and what the data fixes.
+
+    ``sized_by`` maps a data set to the constructor arguments its shapes determine; every other
+    constructor argument is a setting a run may choose (``RunConfig.model_options``).
+    """
+
+    cls: type[nn.Module]
+    task: str
+    sized_by: Callable[[Any], dict[str, Any]]
+
+
+#: Models by name.
+MODELS: dict[str, ModelSpec] = {
+    "simple_cnn": ModelSpec(
+        SimpleCNN,
+        "classification",
+        lambda data: {
+            "in_channels": data.in_channels,
+            "num_classes": data.num_classes,
+            "image_size": data.image_size,
+        },
+    ),
+    "lstm_seq2seq": ModelSpec(
+        LSTMSeq2Seq,
+        "forecasting",
+        lambda data: {"input_size": data.n_features, "horizon": data.horizon},
+    ),
+}
+
+
+def make_model(name: str, data: ImageData | SeriesData, **options: Any) -> nn.Module:
+    """Build the model ``name`` (a key of :data:`MODELS`) sized for ``data``.
+
+    ``options`` are the model's own settings (``channels``, ``hidden`` for ``simple_cnn``;
+    ``hidden_size``, ``num_layers`` for ``lstm_seq2seq``); the data fixes the rest.
+
+    Raises:
+        ValueError: an unknown model, or a setting it does not take (naming both).
+    """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
-    return MODELS[name](in_channels=in_channels, num_classes=num_classes, image_size=image_size)
+    spec = MODELS[name]
+    fixed = spec.sized_by(data)
+    accepted = set(inspect.signature(spec.cls).parameters) - set(fixed)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ValueError(
+            f"model_options: model {name!r} does not take {', '.join(unknown)}; "
+            f"accepted: {', '.join(sorted(accepted))}"
+        )
+    return spec.cls(**fixed, **options)

@@ -40,7 +40,7 @@ from typing import Any
 
 import pandas as pd
 
-from .train import HISTORY_KEYS, RunConfig, RunResult
+from .train import HISTORY_KEYS, RunConfig, RunResult, history_keys
 
 __all__ = ["SCHEMA", "ResultsStore", "RunFileError", "read_run", "runs_to_frame", "write_run"]
 
@@ -173,8 +173,9 @@ def _parse(path: Path, payload: Any) -> RunResult:
     ):
         raise RunFileError(path, "field 'dataset' must hold a 'name' and a 'source'")
     history = payload.get("history")
-    if not isinstance(history, dict) or set(history) != set(HISTORY_KEYS):
-        raise RunFileError(path, f"history must hold exactly {', '.join(HISTORY_KEYS)}")
+    keys = history_keys(config.dataset)
+    if not isinstance(history, dict) or set(history) != set(keys):
+        raise RunFileError(path, f"history must hold exactly {', '.join(keys)}")
     for name, values in history.items():
         if not isinstance(values, list) or len(values) != config.epochs:
             raise RunFileError(path, f"history {name!r} must list {config.epochs} values")
@@ -188,7 +189,7 @@ def _parse(path: Path, payload: Any) -> RunResult:
         config=config,
         history={
             name: history[name] if name == "epoch" else [_nan_if_none(v) for v in history[name]]
-            for name in HISTORY_KEYS
+            for name in keys
         },
         wall_time_s=float(payload["wall_time_s"]),
         device=payload["device"],
@@ -244,20 +245,30 @@ def runs_to_frame(runs: Iterable[RunResult]) -> pd.DataFrame:
 
     Columns, in order: ``key``; the configuration's fields (its ``lr`` renamed ``lr_init``, the
     optimizer's initial rate, to keep ``lr`` for the per-epoch rate; its scheduler overrides
-    as one canonical JSON string ``scheduler_overrides``, convenient for grouping); one
-    ``sched_<name>`` column per override setting used by any run (missing: ``NaN``); the curves
-    of :data:`hyperlr.train.HISTORY_KEYS`; and the provenance (``dataset_source``, ``device``
+    as one canonical JSON string ``scheduler_overrides``, convenient for grouping, and so are
+    ``model_options`` and ``data_options``); one ``sched_<name>`` column per override setting
+    used by any run (missing: ``NaN``); the curves of :data:`hyperlr.train.HISTORY_KEYS` that
+    the runs have (``val_accuracy`` for classification, ``val_mae`` for forecasting, ``NaN``
+    where a run's task has no such curve); and the provenance (``dataset_source``, ``device``
     -- the device the run used, ``device_name``, ``precision``, ``wall_time_s``,
     ``finished_at``).
     """
     rows: list[dict[str, Any]] = []
-    override_columns: dict[str, None] = {}  # an ordered set
+    override_columns: dict[str, None] = {}  # ordered sets
+    # The curves every task records come first, so that even an empty frame has them.
+    shared = [
+        name
+        for name in HISTORY_KEYS["classification"]
+        if all(name in keys for keys in HISTORY_KEYS.values())
+    ]
+    history_columns = dict.fromkeys(shared)
     for run in runs:
         config = run.config.to_dict()
         config["lr_init"] = config.pop("lr")
         del config["device"]  # the requested device; the used one is in the provenance
-        overrides = config.pop("scheduler_overrides")
-        config["scheduler_overrides"] = json.dumps(overrides, sort_keys=True)
+        overrides = config["scheduler_overrides"]
+        for name in ("scheduler_overrides", "model_options", "data_options"):
+            config[name] = json.dumps(config[name], sort_keys=True)
         for name, value in overrides.items():
             config[f"sched_{name}"] = value
             override_columns[f"sched_{name}"] = None
@@ -269,13 +280,14 @@ def runs_to_frame(runs: Iterable[RunResult]) -> pd.DataFrame:
             },
             "dataset_source": run.dataset_source,
         }
+        history_columns.update(dict.fromkeys(run.history))
         for i in range(run.config.epochs):
-            rows.append({**constant, **{name: run.history[name][i] for name in HISTORY_KEYS}})
+            rows.append({**constant, **{name: run.history[name][i] for name in run.history}})
     columns = [
         "key",
         *_config_columns(),
         *sorted(override_columns),
-        *HISTORY_KEYS,
+        *history_columns,
         *_PROVENANCE_COLUMNS,
     ]
     return pd.DataFrame(rows, columns=columns)

@@ -9,7 +9,7 @@ predict the next ``horizon`` samples of the min-max normalised position.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -99,9 +99,14 @@ def sunspots() -> pd.Series:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SeriesData:
-    """Windows of a normalised series: ``x`` (n, history, 1) predicts ``y`` (n, horizon, 1)."""
+    """Windows of a min-max normalised series: ``x`` (n, history, 1) predicts ``y`` (n, horizon, 1).
+
+    The counterpart of :class:`hyperlr.data.ImageData` for the forecasting task: the trainer
+    uses the same attributes (``name``, ``source``, ``n_train``, ``n_val``, ``device``,
+    ``augment``, :meth:`to`).
+    """
 
     name: str
     source: str
@@ -111,7 +116,45 @@ class SeriesData:
     y_val: torch.Tensor
     minimum: float
     maximum: float
-    extra: dict = field(default_factory=dict)
+    augment: bool = False
+
+    @property
+    def n_train(self) -> int:
+        """Number of training windows."""
+        return self.x_train.shape[0]
+
+    @property
+    def n_val(self) -> int:
+        """Number of validation windows."""
+        return self.x_val.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        """Values per time step."""
+        return self.x_train.shape[2]
+
+    @property
+    def horizon(self) -> int:
+        """Time steps predicted."""
+        return self.y_train.shape[1]
+
+    @property
+    def device(self) -> torch.device:
+        """The device the tensors live on."""
+        return self.x_train.device
+
+    def to(self, device: str | torch.device) -> SeriesData:
+        """The same data on ``device`` (itself when it is already there)."""
+        device = torch.device(device)
+        if self.x_train.device == device:
+            return self
+        return replace(
+            self,
+            x_train=self.x_train.to(device),
+            y_train=self.y_train.to(device),
+            x_val=self.x_val.to(device),
+            y_val=self.y_val.to(device),
+        )
 
     def denormalise(self, values: torch.Tensor | np.ndarray):
         """Map normalised values back to the series' own units."""
@@ -124,6 +167,13 @@ def _check_positive_int(name: str, value: object) -> int:
     return value
 
 
+def _check_subset(name: str, size: int | None, available: int) -> None:
+    if size is None:
+        return
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= available:
+        raise ValueError(f"{name} must be None or an integer in [1, {available}], got {size!r}")
+
+
 def window_dataset(
     values: np.ndarray,
     *,
@@ -134,13 +184,15 @@ def window_dataset(
     val_fraction: float = 0.2,
     seed: int = 0,
     stride: int = 1,
-    max_windows: int | None = None,
+    train_subset: int | None = None,
+    val_subset: int | None = None,
 ) -> SeriesData:
     """Cut a 1-D series into (history, horizon) windows and split them at random.
 
-    The series is min-max normalised to [0, 1] first. Windows start every ``stride`` samples;
-    ``max_windows`` keeps a seeded random subset of them (for reduced-scale runs). The split puts
-    a seeded random ``val_fraction`` of the windows in validation, as the paper does.
+    The series is min-max normalised to [0, 1] first. Windows start every ``stride`` samples.
+    A seeded random ``val_fraction`` of them goes to validation, as in the paper; then
+    ``train_subset`` / ``val_subset`` keep seeded random subsets of each side (for
+    reduced-scale runs), so a subset never mixes training and validation windows.
     """
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 1 or not np.all(np.isfinite(values)):
@@ -162,11 +214,13 @@ def window_dataset(
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(windows))
-    if max_windows is not None:
-        _check_positive_int("max_windows", max_windows)
-        order = order[:max_windows]
     n_val = max(1, round(val_fraction * len(order)))
-    val_index, train_index = np.sort(order[:n_val]), np.sort(order[n_val:])
+    val_index, train_index = order[:n_val], order[n_val:]
+    _check_subset("train_subset", train_subset, len(train_index))
+    _check_subset("val_subset", val_subset, len(val_index))
+    # The permutation is already random: a subset is its first entries, kept in time order.
+    train_index = np.sort(train_index[:train_subset])
+    val_index = np.sort(val_index[:val_subset])
 
     def split(index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         chosen = torch.tensor(windows[index], dtype=torch.float32).unsqueeze(-1)
@@ -178,14 +232,20 @@ def window_dataset(
 
 
 def oscillator_windows(
+    *,
     zeta: float = 0.0,
     history: int = 50,
     horizon: int = 50,
-    seed: int = 0,
     stride: int = 1,
-    max_windows: int | None = None,
+    seed: int = 0,
+    train_subset: int | None = None,
+    val_subset: int | None = None,
 ) -> SeriesData:
-    """The paper's oscillator data set: windows of the position of :func:`damped_oscillator`."""
+    """The paper's oscillator data set: windows of the position of :func:`damped_oscillator`.
+
+    The defaults are the paper's: undamped, 50 steps of history predict the next 50, every
+    window of the 10,001 samples (9,902), 80/20 random split.
+    """
     series = damped_oscillator(zeta)
     return window_dataset(
         series["x"].to_numpy(),
@@ -193,14 +253,21 @@ def oscillator_windows(
         source=f"Newmark-beta integration, zeta={zeta}, dt=1e-3, t in [0, 10]",
         history=history,
         horizon=horizon,
-        seed=seed,
         stride=stride,
-        max_windows=max_windows,
+        seed=seed,
+        train_subset=train_subset,
+        val_subset=val_subset,
     )
 
 
 def sunspots_windows(
-    history: int = 24, horizon: int = 12, seed: int = 0, stride: int = 1
+    *,
+    history: int = 24,
+    horizon: int = 12,
+    stride: int = 1,
+    seed: int = 0,
+    train_subset: int | None = None,
+    val_subset: int | None = None,
 ) -> SeriesData:
     """Yearly sunspot numbers in windows: ``history`` years predict the next ``horizon``."""
     return window_dataset(
@@ -209,6 +276,8 @@ def sunspots_windows(
         source="statsmodels.datasets.sunspots (yearly, 1700-2008)",
         history=history,
         horizon=horizon,
-        seed=seed,
         stride=stride,
+        seed=seed,
+        train_subset=train_subset,
+        val_subset=val_subset,
     )

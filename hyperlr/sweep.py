@@ -16,6 +16,7 @@ running the same list twice trains nothing the second time.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
@@ -27,6 +28,7 @@ from tqdm import tqdm
 from .data import DATASETS, ImageData
 from .registry import SCHEDULER_CODES, make_scheduler
 from .results import ResultsStore, RunFileError
+from .series import SeriesData
 from .train import RunConfig, RunResult, load_data, resolve_device, train_run
 
 __all__ = ["expand_grid", "missing_runs", "run_sweep"]
@@ -244,7 +246,7 @@ def run_sweep(
         raise RunFileError(store.root, f"invalid file(s) for listed runs:\n{listing}")
 
     todo = [config for config in configs if config.key not in results]
-    data_cache: dict[tuple[Any, ...], ImageData] = {}
+    data_cache: dict[tuple[Any, ...], ImageData | SeriesData] = {}
 
     def data_key(config: RunConfig) -> tuple[Any, ...]:
         return (
@@ -252,6 +254,7 @@ def run_sweep(
             config.data_seed,
             config.train_subset,
             config.val_subset,
+            json.dumps(config.data_options, sort_keys=True),
             str(resolve_device(config.device)),
         )
 

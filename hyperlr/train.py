@@ -1,4 +1,4 @@
-"""One training run of the paper's image task: configuration, loop and record.
+"""One training run of an experiment: configuration, loop and record.
 
 A run is fully described by a :class:`RunConfig` (task, model, schedule, budget, seed, optimiser
 settings, subsets); :func:`train_run` trains it and returns a :class:`RunResult` with its
@@ -27,32 +27,36 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .data import DATASETS, ImageData, load_dataset, random_crop_flip
+from .data import DATASET_TASKS, DATASETS, ImageData, load_dataset, random_crop_flip
 from .models import MODELS, make_model
 from .registry import SCHEDULER_CODES, is_per_batch, make_scheduler
+from .series import SeriesData
 
 __all__ = [
+    "DEFAULT_MODELS",
     "HISTORY_KEYS",
     "RunConfig",
     "RunResult",
     "load_data",
     "resolve_device",
+    "history_keys",
     "train_run",
 ]
 
-#: The per-epoch curves of a run, in the order a results file lists them. ``epoch`` counts from
-#: 1; ``lr`` is the first param group's learning rate at the epoch's first batch; the losses are
-#: label-smoothed cross-entropies (train: mean over the epoch's batches as trained; validation:
-#: mean over the validation set after the epoch); ``epoch_time_s`` is the epoch's wall time,
-#: validation included.
-HISTORY_KEYS: tuple[str, ...] = (
-    "epoch",
-    "train_loss",
-    "val_loss",
-    "val_accuracy",
-    "lr",
-    "epoch_time_s",
-)
+#: The per-epoch curves of a run, by task, in the order a results file lists them. ``epoch``
+#: counts from 1; ``lr`` is the first param group's learning rate at the epoch's first batch;
+#: the losses are label-smoothed cross-entropies (classification) or Huber losses with
+#: delta 1 on the normalised series (forecasting), train as the mean over the epoch's batches
+#: as trained, validation as the mean over the validation set after the epoch; the metric is
+#: the validation accuracy or the validation mean absolute error (normalised units);
+#: ``epoch_time_s`` is the epoch's wall time, validation included.
+HISTORY_KEYS: dict[str, tuple[str, ...]] = {
+    "classification": ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "epoch_time_s"),
+    "forecasting": ("epoch", "train_loss", "val_loss", "val_mae", "lr", "epoch_time_s"),
+}
+
+#: The model a run uses when its config names none, by task.
+DEFAULT_MODELS: dict[str, str] = {"classification": "simple_cnn", "forecasting": "lstm_seq2seq"}
 
 # Validation runs without gradients, so it can take larger batches than training.
 _EVAL_BATCH_SIZE = 1024
@@ -66,6 +70,21 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _json_copy(value: Any) -> dict[str, Any] | None:
+    """A JSON round-trip copy of a str-keyed mapping, or None when it is not one."""
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        return None
+    try:
+        return json.loads(json.dumps(dict(value), sort_keys=True, allow_nan=False))
+    except (TypeError, ValueError):
+        return None
+
+
+def history_keys(dataset: str) -> tuple[str, ...]:
+    """The per-epoch curves recorded for a run on ``dataset`` (see :data:`HISTORY_KEYS`)."""
+    return HISTORY_KEYS[DATASET_TASKS[dataset]]
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that decides what one training run computes.
@@ -75,24 +94,29 @@ class RunConfig:
     naming the field and what it accepts.
 
     Attributes:
-        dataset: a key of :data:`hyperlr.data.DATASETS` (``digits``, ``fashion_mnist``,
-            ``cifar10``).
+        dataset: a key of :data:`hyperlr.data.DATASETS`: ``digits``, ``fashion_mnist``,
+            ``cifar10`` (classification) or ``oscillator``, ``sunspots`` (forecasting).
         scheduler: a code of :data:`hyperlr.registry.SCHEDULER_CODES`.
         epochs: the budget :math:`N`, in epochs.
         seed: seeds the model's initialisation, the shuffling and the augmentation.
-        model: a key of :data:`hyperlr.models.MODELS`.
+        model: a key of :data:`hyperlr.models.MODELS` solving the data set's task; ``None``
+            picks the task's default (:data:`DEFAULT_MODELS`).
         scheduler_overrides: keyword settings for the schedule (e.g. ``{"upper_bound": 400}``),
             passed to :func:`hyperlr.registry.make_scheduler`; JSON values only.
         lr: the optimizer's initial learning rate :math:`\\eta_{init}`.
         weight_decay: AdamW's decoupled weight decay.
         batch_size: training batch size.
-        label_smoothing: the cross-entropy's label smoothing.
+        label_smoothing: the cross-entropy's label smoothing (classification only).
         train_subset, val_subset: train / validate on a seeded random subset of this many
             images (``None``: all).
         data_seed: seeds the subsets (and the digits split); kept apart from ``seed`` so that
             all seeds of an experiment see the same data.
         augment: apply the paper's random crop and flip; ``None`` follows the data set
             (on for CIFAR-10 only).
+        model_options: the model's own settings, e.g. ``{"channels": 32}`` for a narrower
+            SimpleCNN or ``{"hidden_size": 32, "num_layers": 2}`` for the LSTM (JSON values).
+        data_options: the data loader's own settings, e.g. ``{"zeta": 0.01, "stride": 5}``
+            for the oscillator (JSON values).
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
             Not part of :attr:`key`: where a run was computed does not change what it is.
     """
@@ -101,7 +125,7 @@ class RunConfig:
     scheduler: str
     epochs: int
     seed: int = 0
-    model: str = "simple_cnn"
+    model: str | None = None
     scheduler_overrides: Mapping[str, Any] = field(default_factory=dict)
     lr: float = 1e-3
     weight_decay: float = 1e-2
@@ -111,6 +135,8 @@ class RunConfig:
     val_subset: int | None = None
     data_seed: int = 0
     augment: bool | None = None
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+    data_options: Mapping[str, Any] = field(default_factory=dict)
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -121,8 +147,12 @@ class RunConfig:
             fail("dataset", f"one of {', '.join(DATASETS)}")
         if self.scheduler not in SCHEDULER_CODES:
             fail("scheduler", f"a scheduler code, one of {', '.join(SCHEDULER_CODES)}")
-        if self.model not in MODELS:
-            fail("model", f"one of {', '.join(MODELS)}")
+        task = DATASET_TASKS[self.dataset]
+        if self.model is None:
+            object.__setattr__(self, "model", DEFAULT_MODELS[task])
+        elif self.model not in MODELS or MODELS[self.model].task != task:
+            solving = [name for name, spec in MODELS.items() if spec.task == task]
+            fail("model", f"a {task} model for {self.dataset!r}, one of {', '.join(solving)}")
         for name in ("epochs", "batch_size"):
             if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
                 fail(name, "an integer >= 1")
@@ -148,19 +178,16 @@ class RunConfig:
                 torch.device(self.device)
             except RuntimeError:
                 fail("device", '"auto" or a torch device string such as "cpu" or "cuda:0"')
-        overrides = self.scheduler_overrides
-        if not isinstance(overrides, Mapping) or not all(isinstance(k, str) for k in overrides):
-            fail("scheduler_overrides", "a mapping from setting names (str) to values")
-        try:
-            # A JSON round trip both checks the values and copies them, so the config cannot
-            # change behind its key.
-            copied = json.loads(json.dumps(dict(overrides), sort_keys=True, allow_nan=False))
-        except (TypeError, ValueError):
-            fail("scheduler_overrides", "a mapping to JSON values (numbers, strings, bools...)")
+        # A JSON round trip both checks the settings and copies them, so the config cannot
+        # change behind its key.
+        for name in ("scheduler_overrides", "model_options", "data_options"):
+            copied = _json_copy(getattr(self, name))
+            if copied is None:
+                fail(name, "a mapping from setting names (str) to JSON values")
+            object.__setattr__(self, name, copied)
         # Canonical number types, so that lr=1 and lr=1.0 are the same experiment.
         for name in ("lr", "weight_decay", "label_smoothing"):
             object.__setattr__(self, name, float(getattr(self, name)))
-        object.__setattr__(self, "scheduler_overrides", copied)
 
     def __hash__(self) -> int:
         # The generated hash would fail on the overrides dict; equal configs have equal keys.
@@ -169,7 +196,8 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """All fields as plain JSON values."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["scheduler_overrides"] = dict(self.scheduler_overrides)
+        for name in ("scheduler_overrides", "model_options", "data_options"):
+            data[name] = dict(data[name])
         return data
 
     @classmethod
@@ -244,8 +272,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 def load_data(
     config: RunConfig, *, root: str | PathLike[str] | None = None, download: bool = True
-) -> ImageData:
-    """The data set of ``config``, with its subsets (on the CPU)."""
+) -> ImageData | SeriesData:
+    """The data set of ``config``, with its subsets and options (on the CPU)."""
     return load_dataset(
         config.dataset,
         seed=config.data_seed,
@@ -253,10 +281,11 @@ def load_data(
         val_subset=config.val_subset,
         root=root,
         download=download,
+        **config.data_options,
     )
 
 
-def _check_data(config: RunConfig, data: ImageData) -> None:
+def _check_data(config: RunConfig, data: ImageData | SeriesData) -> None:
     # Catches data loaded for another run being passed in by mistake.
     mismatches = [
         f"{what}: config {wanted}, data {got}"
@@ -292,29 +321,45 @@ def _device_name(device: torch.device) -> str:
     return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
+def _summed_loss(config: RunConfig, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The task's loss summed over the batch (per example: mean over its elements)."""
+    if DATASET_TASKS[config.dataset] == "classification":
+        return F.cross_entropy(
+            output.float(), target, label_smoothing=config.label_smoothing, reduction="sum"
+        )
+    per_element = F.huber_loss(output.float(), target, delta=1.0, reduction="none")
+    return per_element.flatten(1).mean(dim=1).sum()
+
+
+def _summed_metric(output: torch.Tensor, target: torch.Tensor, task: str) -> torch.Tensor:
+    """Correct predictions (classification) or summed per-example mean absolute error."""
+    if task == "classification":
+        return (output.argmax(dim=1) == target).sum().float()
+    return (output.float() - target).abs().flatten(1).mean(dim=1).sum()
+
+
 @torch.no_grad()
 def _evaluate(
-    model: torch.nn.Module, data: ImageData, label_smoothing: float, autocast: Any
+    model: torch.nn.Module, data: ImageData | SeriesData, config: RunConfig, autocast: Any
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed validation loss and number of correct predictions, as device tensors."""
+    """Summed validation loss and summed metric, as device tensors."""
     model.eval()
+    task = DATASET_TASKS[config.dataset]
     loss_sum = torch.zeros((), device=data.device)
-    correct = torch.zeros((), device=data.device, dtype=torch.long)
+    metric_sum = torch.zeros((), device=data.device)
     for start in range(0, data.n_val, _EVAL_BATCH_SIZE):
         x = data.x_val[start : start + _EVAL_BATCH_SIZE]
         y = data.y_val[start : start + _EVAL_BATCH_SIZE]
         with autocast():
-            logits = model(x)
-        loss_sum += F.cross_entropy(
-            logits.float(), y, label_smoothing=label_smoothing, reduction="sum"
-        )
-        correct += (logits.argmax(dim=1) == y).sum()
-    return loss_sum, correct
+            output = model(x)
+        loss_sum += _summed_loss(config, output, y)
+        metric_sum += _summed_metric(output, y, task)
+    return loss_sum, metric_sum
 
 
 def train_run(
     config: RunConfig,
-    data: ImageData | None = None,
+    data: ImageData | SeriesData | None = None,
     *,
     progress: bool = True,
     data_root: str | PathLike[str] | None = None,
@@ -322,13 +367,15 @@ def train_run(
 ) -> RunResult:
     """Train one run of ``config`` and record its per-epoch curves.
 
-    The model is trained with AdamW (``lr``, ``weight_decay``, PyTorch's other defaults) on the
-    label-smoothed cross-entropy
+    The model is trained with AdamW (``lr``, ``weight_decay``, PyTorch's other defaults). For
+    classification the loss is the label-smoothed cross-entropy
 
     .. math:: \\ell(z, y) = -\\sum_k q_k \\log \\operatorname{softmax}(z)_k,\\quad
               q_k = (1 - \\varepsilon)\\,[k = y] + \\varepsilon / K,
 
-    with :math:`\\varepsilon` = ``label_smoothing`` and :math:`K` classes. The schedule comes
+    with :math:`\\varepsilon` = ``label_smoothing`` and :math:`K` classes; for forecasting it
+    is the Huber loss with :math:`\\delta = 1` averaged over the predicted steps, as in the
+    paper's oscillator task. The schedule comes
     from :func:`hyperlr.registry.make_scheduler` and steps once per batch where
     :func:`hyperlr.registry.is_per_batch` says so, otherwise once per epoch after validation
     (the paper's order), so epoch :math:`e` (0-based) trains at :math:`\\eta(e)`. Each epoch
@@ -366,12 +413,7 @@ def train_run(
     # Initialise the model from the run's seed without disturbing the caller's global RNG.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = make_model(
-            config.model,
-            in_channels=data.in_channels,
-            num_classes=data.num_classes,
-            image_size=data.image_size,
-        )
+        model = make_model(config.model, data, **config.model_options)
     model.to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -386,7 +428,9 @@ def train_run(
     )
     per_batch = is_per_batch(config.scheduler)
     augment = data.augment if config.augment is None else config.augment
-    pad_value = data.pad_value
+    pad_value = data.pad_value if augment else None
+    task = DATASET_TASKS[config.dataset]
+    metric_name = HISTORY_KEYS[task][3]
     generator = torch.Generator(device=device).manual_seed(config.seed)
 
     use_amp = device.type == "cuda"
@@ -394,7 +438,7 @@ def train_run(
     def autocast() -> torch.autocast:
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp)
 
-    history: dict[str, list[float]] = {name: [] for name in HISTORY_KEYS}
+    history: dict[str, list[float]] = {name: [] for name in HISTORY_KEYS[task]}
     bar = tqdm(
         range(1, config.epochs + 1),
         desc=f"{config.dataset} {config.scheduler} N={config.epochs} seed={config.seed}",
@@ -414,33 +458,35 @@ def train_run(
             if augment:
                 x = random_crop_flip(x, generator, fill=pad_value)
             with autocast():
-                logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+                output = model(x)
+            summed = _summed_loss(config, output, y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (summed / len(index)).backward()
             optimizer.step()
             if per_batch:
                 scheduler.step()
             # Summed on the device: reading loss.item() here would stall every batch.
-            loss_sum += loss.detach() * len(index)
-        val_loss_sum, correct = _evaluate(model, data, config.label_smoothing, autocast)
+            loss_sum += summed.detach()
+        val_loss_sum, metric_sum = _evaluate(model, data, config, autocast)
         if not per_batch:
             scheduler.step()
         # The epoch's only host-device synchronisation.
-        train_total, val_total, n_correct = torch.stack(
-            [loss_sum, val_loss_sum, correct.to(loss_sum.dtype)]
+        train_total, val_total, metric_total = torch.stack(
+            [loss_sum, val_loss_sum, metric_sum]
         ).tolist()
         record = {
             "epoch": epoch,
             "train_loss": train_total / data.n_train,
             "val_loss": val_total / data.n_val,
-            "val_accuracy": n_correct / data.n_val,
+            metric_name: metric_total / data.n_val,
             "lr": lr,
             "epoch_time_s": time.perf_counter() - epoch_start,
         }
         for name, value in record.items():
             history[name].append(value)
-        bar.set_postfix(val_loss=f"{record['val_loss']:.4f}", acc=f"{record['val_accuracy']:.3f}")
+        bar.set_postfix(
+            val_loss=f"{record['val_loss']:.4g}", **{metric_name: f"{record[metric_name]:.4g}"}
+        )
     bar.close()
 
     return RunResult(

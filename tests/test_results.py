@@ -10,7 +10,7 @@ import pytest
 
 from hyperlr import results as hresults
 from hyperlr.results import SCHEMA, ResultsStore, RunFileError, read_run, runs_to_frame, write_run
-from hyperlr.train import HISTORY_KEYS, RunConfig, RunResult
+from hyperlr.train import RunConfig, RunResult, history_keys
 
 
 def fake_result(epochs: int = 3, seed: int = 0, **config_fields) -> RunResult:
@@ -50,7 +50,8 @@ def test_round_trip(tmp_path):
     assert json.loads(path.read_text())["history"]["val_loss"][2] is None  # strict JSON
     back = read_run(path)
     assert back.config == result.config
-    assert all(same_numbers(back.history[k], result.history[k]) for k in HISTORY_KEYS)
+    keys = history_keys(result.config.dataset)
+    assert all(same_numbers(back.history[k], result.history[k]) for k in keys)
     assert (back.device, back.dataset, back.dataset_source, back.versions) == (
         result.device,
         result.dataset,
@@ -169,7 +170,7 @@ def test_frame_is_tidy(tmp_path):
     assert frame.groupby("key").size().sort_values().tolist() == [2, 3]
     expected = {"key", "dataset", "scheduler", "epochs", "seed", "lr_init", "sched_upper_bound"}
     assert expected <= set(frame.columns)
-    assert set(HISTORY_KEYS) <= set(frame.columns)
+    assert set(history_keys("digits")) <= set(frame.columns)
     assert {"device", "dataset_source", "precision", "wall_time_s"} <= set(frame.columns)
     assert frame["sched_upper_bound"].isna().sum() == 3
     assert frame.loc[frame["epochs"] == 2, "epoch"].tolist() == [1, 2]

@@ -110,6 +110,20 @@ def test_bad_window_arguments(kwargs, name):
         window_dataset(np.arange(100.0), name="x", source="t", **kwargs)
 
 
+def test_subsets_come_from_their_own_side_of_the_split():
+    values = np.arange(300, dtype=float)
+    full = window_dataset(values, name="r", source="t", history=4, horizon=2, seed=2)
+    small = window_dataset(
+        values, name="r", source="t", history=4, horizon=2, seed=2, train_subset=50, val_subset=9
+    )
+    assert small.n_train == 50 and small.n_val == 9
+    train_starts = {float(w[0, 0]) for w in full.x_train}
+    assert {float(w[0, 0]) for w in small.x_train} <= train_starts
+    assert not {float(w[0, 0]) for w in small.x_val} & train_starts
+    with pytest.raises(ValueError, match="train_subset"):
+        window_dataset(values, name="r", source="t", history=4, horizon=2, train_subset=10**6)
+
+
 def test_paper_oscillator_windows():
     data = oscillator_windows()
     assert len(data.x_train) + len(data.x_val) == 10_001 - 100 + 1

@@ -36,7 +36,7 @@ def test_same_config_gives_identical_curves(tiny_digits):
 
 def test_result_records_curves_and_provenance(tiny_digits):
     result = train_run(RunConfig("digits", "N", 2, **TINY), tiny_digits, progress=False)
-    assert tuple(result.history) == HISTORY_KEYS
+    assert tuple(result.history) == HISTORY_KEYS["classification"]
     assert result.history["epoch"] == [1, 2]
     assert all(len(values) == 2 for values in result.history.values())
     assert all(0 <= a <= 1 for a in result.history["val_accuracy"])
@@ -157,3 +157,52 @@ def test_resolve_device():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+SERIES = {"train_subset": 96, "val_subset": 32, "batch_size": 32}
+SMALL_LSTM = {"hidden_size": 8, "num_layers": 1}
+
+
+def test_forecasting_run_records_huber_loss_and_mae_repeatably():
+    config = RunConfig(
+        "oscillator",
+        "H",
+        epochs=3,
+        seed=1,
+        model_options=SMALL_LSTM,
+        data_options={"stride": 10},
+        scheduler_overrides={"upper_bound": 4},
+        lr=1e-2,
+        **SERIES,
+    )
+    assert config.model == "lstm_seq2seq"  # the task's default model
+    first = train_run(config, progress=False)
+    assert tuple(first.history) == HISTORY_KEYS["forecasting"]
+    assert first.dataset == "oscillator" and "Newmark" in first.dataset_source
+    # Huber with delta 1 on values in [0, 1] is half the squared error; MAE bounds it.
+    for loss, mae in zip(first.history["val_loss"], first.history["val_mae"], strict=True):
+        assert 0 < loss <= 0.5 * mae + 1e-9
+    assert first.history["train_loss"][-1] < first.history["train_loss"][0]
+    assert curves(train_run(config, progress=False)) == curves(first)
+
+
+def test_model_must_solve_the_datasets_task():
+    with pytest.raises(ValueError, match="model must be a forecasting model"):
+        RunConfig("oscillator", "N", 2, model="simple_cnn")
+    with pytest.raises(ValueError, match="model must be a classification model"):
+        RunConfig("digits", "N", 2, model="lstm_seq2seq")
+
+
+@pytest.mark.parametrize("name", ["model_options", "data_options", "scheduler_overrides"])
+def test_settings_mappings_must_be_json(name):
+    with pytest.raises(ValueError, match=name):
+        RunConfig("digits", "N", 2, **{name: {"bad": object()}})
+    with pytest.raises(ValueError, match=name):
+        RunConfig("digits", "N", 2, **{name: ["not", "a", "mapping"]})
+
+
+def test_unknown_model_or_data_option_names_the_setting():
+    with pytest.raises(ValueError, match="model_options: .* does not take depth"):
+        train_run(RunConfig("digits", "N", 1, model_options={"depth": 3}, **TINY), progress=False)
+    with pytest.raises(ValueError, match="data_options: .* does not take zeta"):
+        train_run(RunConfig("digits", "N", 1, data_options={"zeta": 0.1}, **TINY), progress=False)
