@@ -6,7 +6,11 @@ Nothing here runs at import time: call :func:`set_style` explicitly at the top o
 from __future__ import annotations
 
 import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 import seaborn as sns
+from matplotlib.figure import Figure
 
 #: Colours used for each scheduler code across the whole book, so a schedule keeps its colour
 #: from chapter to chapter.
@@ -47,3 +51,86 @@ def budget_palette(budgets) -> dict[int, tuple[float, float, float]]:
     budgets = sorted(budgets)
     colors = sns.color_palette("viridis_r", n_colors=max(len(budgets), 1))
     return dict(zip(budgets, colors, strict=True))
+
+
+def plot_budget_curves(
+    curves: pd.DataFrame,
+    ylabel: str,
+    *,
+    log_y: bool = False,
+    columns: int = 4,
+) -> Figure:
+    """One panel per scheduler with the seed-mean curve of every budget overlaid.
+
+    ``curves`` is the long frame of :func:`hyperlr.analysis.seed_curves` (or of the authors'
+    curves): columns ``scheduler``, ``budget``, ``epoch``, ``mean``, ``min``, ``max``. The band
+    around each curve spans the seeds' minimum and maximum.
+    """
+    schedulers = list(dict.fromkeys(curves["scheduler"]))
+    palette = budget_palette(curves["budget"].unique())
+    rows = -(-len(schedulers) // columns)
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(2.6 * columns, 2.3 * rows + 0.4),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
+    for ax, scheduler in zip(axes.flat, schedulers, strict=False):
+        for budget, group in curves[curves["scheduler"] == scheduler].groupby("budget"):
+            color = palette[budget]
+            ax.plot(group["epoch"], group["mean"], color=color, lw=1.3, label=f"N = {budget}")
+            ax.fill_between(group["epoch"], group["min"], group["max"], color=color, alpha=0.15)
+        ax.set_title(scheduler)
+        if log_y:
+            ax.set_yscale("log")
+    for ax in axes.flat[len(schedulers) :]:
+        ax.remove()
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    axes.flat[0].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_final_vs_budget(curves: pd.DataFrame, ylabel: str, *, log_y: bool = False) -> Figure:
+    """Final seed-mean value against the budget per scheduler, with its power-law fit.
+
+    Error bars span the seeds' range; lines are :func:`hyperlr.metrics.power_fit` fits, drawn
+    on log-log axes where they are straight.
+    """
+    from .analysis import final_values
+    from .metrics import power_fit
+
+    finals = final_values(curves)
+    fig, ax = plt.subplots()
+    budgets = np.sort(finals["budget"].unique())
+    grid = np.geomspace(budgets[0], budgets[-1], 50)
+    for scheduler, group in finals.groupby("scheduler", sort=False):
+        group = group.sort_values("budget")
+        color = SCHEDULER_COLORS.get(scheduler)
+        ax.errorbar(
+            group["budget"],
+            group["mean"],
+            yerr=[group["mean"] - group["min"], group["max"] - group["mean"]],
+            fmt="o",
+            ms=4,
+            capsize=2,
+            lw=0.8,
+            color=color,
+            label=scheduler,
+        )
+        if len(group) >= 3:
+            ax.plot(grid, power_fit(group["budget"], group["mean"]).predict(grid), color=color)
+    ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.minorticks_off()
+    ax.set(xlabel="budget N (epochs)", ylabel=ylabel)
+    ax.legend(fontsize="small", ncols=2)
+    fig.tight_layout()
+    return fig

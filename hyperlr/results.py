@@ -87,6 +87,7 @@ def _payload(result: RunResult) -> dict[str, Any]:
         "dataset": {"name": result.dataset, "source": result.dataset_source},
         "versions": dict(result.versions),
         "finished_at": result.finished_at,
+        **({"forecasts": result.forecasts} if result.forecasts is not None else {}),
     }
 
 
@@ -185,6 +186,14 @@ def _parse(path: Path, payload: Any) -> RunResult:
             raise RunFileError(path, f"history {name!r} holds non-numbers")
     if history["epoch"] != list(range(1, config.epochs + 1)):
         raise RunFileError(path, f"history 'epoch' must count 1..{config.epochs}")
+    forecasts = payload.get("forecasts")
+    if forecasts is not None and not (
+        isinstance(forecasts, dict)
+        and isinstance(forecasts.get("val_index"), list)
+        and isinstance(forecasts.get("prediction"), list)
+        and len(forecasts["val_index"]) == len(forecasts["prediction"])
+    ):
+        raise RunFileError(path, "field 'forecasts' must pair 'val_index' with 'prediction'")
     return RunResult(
         config=config,
         history={
@@ -199,6 +208,7 @@ def _parse(path: Path, payload: Any) -> RunResult:
         dataset_source=dataset["source"],
         versions=dict(payload["versions"]),
         finished_at=payload["finished_at"],
+        forecasts=forecasts,
     )
 
 

@@ -244,6 +244,10 @@ class RunResult:
         dataset_source: where its files came from.
         versions: python, torch, torchvision and hyperlr versions.
         finished_at: UTC time the run finished, ISO 8601.
+        forecasts: forecasting runs only: the trained model's predictions for a few fixed
+            validation windows (``val_index``: their positions in the validation set;
+            ``prediction``: one list of ``horizon`` normalised values per window), so that a
+            chapter can draw forecasts against the truth without retraining; ``None`` otherwise.
     """
 
     config: RunConfig
@@ -256,6 +260,7 @@ class RunResult:
     dataset_source: str
     versions: dict[str, str]
     finished_at: str
+    forecasts: dict[str, list] | None = None
 
     @property
     def final(self) -> dict[str, float]:
@@ -336,6 +341,23 @@ def _summed_metric(output: torch.Tensor, target: torch.Tensor, task: str) -> tor
     if task == "classification":
         return (output.argmax(dim=1) == target).sum().float()
     return (output.float() - target).abs().flatten(1).mean(dim=1).sum()
+
+
+#: How many validation windows a forecasting run keeps predictions for.
+FORECAST_EXAMPLES = 4
+
+
+@torch.no_grad()
+def _example_forecasts(model: torch.nn.Module, data: SeriesData, autocast: Any) -> dict:
+    """The model's forecasts for evenly spaced validation windows (first feature only)."""
+    model.eval()
+    index = torch.linspace(0, data.n_val - 1, min(FORECAST_EXAMPLES, data.n_val)).long()
+    with autocast():
+        prediction = model(data.x_val[index.to(data.device)])
+    return {
+        "val_index": index.tolist(),
+        "prediction": prediction[..., 0].float().cpu().tolist(),
+    }
 
 
 @torch.no_grad()
@@ -489,6 +511,9 @@ def train_run(
         )
     bar.close()
 
+    forecasts = None
+    if task == "forecasting":
+        forecasts = _example_forecasts(model, data, autocast)
     return RunResult(
         config=config,
         history=history,
@@ -500,4 +525,5 @@ def train_run(
         dataset_source=data.source,
         versions=_versions(),
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        forecasts=forecasts,
     )

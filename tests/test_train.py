@@ -9,6 +9,7 @@ import torch
 
 from hyperlr.data import digits
 from hyperlr.registry import is_per_batch, make_scheduler
+from hyperlr.results import read_run, write_run
 from hyperlr.train import HISTORY_KEYS, RunConfig, resolve_device, train_run
 
 TINY = {"train_subset": 160, "val_subset": 64, "batch_size": 64}  # 3 batches per epoch
@@ -163,7 +164,7 @@ SERIES = {"train_subset": 96, "val_subset": 32, "batch_size": 32}
 SMALL_LSTM = {"hidden_size": 8, "num_layers": 1}
 
 
-def test_forecasting_run_records_huber_loss_and_mae_repeatably():
+def test_forecasting_run_records_huber_loss_and_mae_repeatably(tmp_path):
     config = RunConfig(
         "oscillator",
         "H",
@@ -184,6 +185,11 @@ def test_forecasting_run_records_huber_loss_and_mae_repeatably():
         assert 0 < loss <= 0.5 * mae + 1e-9
     assert first.history["train_loss"][-1] < first.history["train_loss"][0]
     assert curves(train_run(config, progress=False)) == curves(first)
+    # A few forecasts are kept for the chapter's figure, and survive the results store.
+    assert first.forecasts["val_index"] == [0, 10, 20, 31]  # evenly spaced over 32
+    assert [len(p) for p in first.forecasts["prediction"]] == [50] * 4
+    path = write_run(first, tmp_path)
+    assert read_run(path).forecasts == first.forecasts
 
 
 def test_model_must_solve_the_datasets_task():
