@@ -99,7 +99,7 @@ def power_fit_table(curves: pd.DataFrame, kind: str = "loss") -> pd.DataFrame:
     Returns:
         Rows per scheduler; columns ``N=<budget>`` (final seed means), ``Diff mean``,
         ``Diff std``, and the fit of ``final = exp(A) * N**B``: ``A``, ``B``, ``R²``,
-        ``adj. R²`` and the slope's ``p``.
+        ``adj. R²`` and the slope's ``p`` (these last seven only with three budgets or more).
     """
     finals = final_values(curves)
     rows = {}
@@ -107,9 +107,10 @@ def power_fit_table(curves: pd.DataFrame, kind: str = "loss") -> pd.DataFrame:
         group = group.sort_values("budget")
         values = group["mean"].to_numpy()
         row = {f"N={b}": v for b, v in zip(group["budget"], values, strict=True)}
-        change = diff(values, kind=kind)
-        row.update({"Diff mean": change.mean, "Diff std": change.std})
+        # Diff's standard deviation and the fit's p-value need at least three budgets.
         if len(values) >= 3:
+            change = diff(values, kind=kind)
+            row.update({"Diff mean": change.mean, "Diff std": change.std})
             fit = power_fit(group["budget"], values)
             row.update(
                 {"A": fit.a, "B": fit.b, "R²": fit.r2, "adj. R²": fit.adj_r2, "p": fit.p_value}

@@ -134,3 +134,36 @@ def plot_final_vs_budget(curves: pd.DataFrame, ylabel: str, *, log_y: bool = Fal
     ax.legend(fontsize="small", ncols=2)
     fig.tight_layout()
     return fig
+
+
+def plot_forecasts(runs, data, ylabel: str, *, windows: int = 2) -> Figure:
+    """Forecasts stored with forecasting runs, against the truth, for a few validation windows.
+
+    Args:
+        runs: :class:`hyperlr.train.RunResult` objects of forecasting runs on ``data`` (their
+            ``forecasts`` field holds the predictions); each is drawn in its scheduler's colour.
+        data: the runs' :class:`hyperlr.series.SeriesData`, for the history and the truth.
+        ylabel: the series' name and unit (values are shown in the series' own units).
+        windows: how many of the stored windows to draw, one panel each.
+    """
+    positions = runs[0].forecasts["val_index"][:windows]
+    fig, axes = plt.subplots(
+        1, len(positions), figsize=(4.5 * len(positions), 3.2), sharey=True, squeeze=False
+    )
+    for ax, position in zip(axes[0], positions, strict=True):
+        history = data.denormalise(data.x_val[position, :, 0].numpy())
+        truth = data.denormalise(data.y_val[position, :, 0].numpy())
+        past = np.arange(-len(history), 0)
+        future = np.arange(len(truth))
+        ax.plot(past, history, color="0.5", label="history")
+        ax.plot(future, truth, color="black", lw=2, label="truth")
+        for run in runs:
+            k = run.forecasts["val_index"].index(position)
+            prediction = data.denormalise(np.asarray(run.forecasts["prediction"][k]))
+            code = run.config.scheduler
+            ax.plot(future, prediction, "--", color=SCHEDULER_COLORS.get(code), label=code)
+        ax.set_xlabel("time step (0 = first predicted step)")
+    axes[0, 0].set_ylabel(ylabel)
+    axes[0, 0].legend(fontsize="small")
+    fig.tight_layout()
+    return fig

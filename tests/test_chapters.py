@@ -1,0 +1,187 @@
+"""The experiment chapters as papermill runs them: tiny parameters, reruns, invalid parameters.
+
+These run the real notebooks in a kernel (a few seconds each), with their results in temporary
+folders. The chapters' default parameters are checked against the committed results, so that the
+book build never trains.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+from hyperlr.results import ResultsStore
+from hyperlr.sweep import expand_grid, missing_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = ROOT / "chapters"
+IMAGE = CHAPTERS / "05_image_classification.ipynb"
+SEQUENCE = CHAPTERS / "06_sequence_forecasting.ipynb"
+
+TINY_IMAGE = {
+    "dataset": "digits",
+    "budgets": [2, 3],
+    "seeds": [0],
+    "train_subset": 200,
+    "val_subset": 100,
+    "model_options": {"channels": 8},
+}
+TINY_SEQUENCE = {
+    "budgets": [2, 3],
+    "seeds": [0],
+    "train_subset": 64,
+    "val_subset": 32,
+    "model_options": {"hidden_size": 8, "num_layers": 1},
+    "include_sunspots": False,
+}
+
+
+def run_chapter(notebook: Path, tmp_path: Path, **parameters) -> nbformat.NotebookNode:
+    output = tmp_path / f"out-{len(list(tmp_path.glob('out-*')))}.ipynb"
+    pm.execute_notebook(
+        str(notebook),
+        str(output),
+        parameters=parameters,
+        cwd=str(CHAPTERS),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    return nbformat.read(output, as_version=4)
+
+
+def stdout_of(notebook: nbformat.NotebookNode) -> str:
+    return "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("name") == "stdout"
+    )
+
+
+def snapshot(folder: Path) -> dict[str, int]:
+    return {path.name: path.stat().st_mtime_ns for path in sorted(folder.glob("*.json"))}
+
+
+def test_image_chapter_trains_stores_and_then_only_loads(tmp_path):
+    results = tmp_path / "runs"
+    first = run_chapter(IMAGE, tmp_path, results_dir=str(results), **TINY_IMAGE)
+    assert "14 runs: 0 stored, 14 to train" in stdout_of(first)
+    runs, problems = ResultsStore(results).scan()
+    assert not problems
+    assert len(runs) == 14  # 7 schedules x 2 budgets x 1 seed, one file each
+    assert {(r.config.scheduler, r.config.epochs) for r in runs} == {
+        (code, budget) for code in ["N", "P", "C", "E", "H", "EH", "WSD"] for budget in (2, 3)
+    }
+    assert all(r.dataset == "digits" and r.config.model_options == {"channels": 8} for r in runs)
+    written = snapshot(results)
+
+    second = run_chapter(IMAGE, tmp_path, results_dir=str(results), **TINY_IMAGE)
+    assert "14 runs: 14 stored, 0 to train" in stdout_of(second)
+    assert snapshot(results) == written  # nothing retrained, nothing rewritten
+
+
+def test_image_chapter_resumes_an_interrupted_sweep(tmp_path):
+    results = tmp_path / "runs"
+    partial = {**TINY_IMAGE, "schedulers": ["N", "H"]}
+    run_chapter(IMAGE, tmp_path, results_dir=str(results), **partial)
+    kept = snapshot(results)
+    # Killed mid-write: a temporary file is left behind; it must be ignored, not used.
+    (results / ".deadbeef.tmp").write_text('{"schema": "hyperlr.run/1"')
+    resumed = run_chapter(IMAGE, tmp_path, results_dir=str(results), **TINY_IMAGE)
+    assert "14 runs: 4 stored, 10 to train" in stdout_of(resumed)
+    now = snapshot(results)
+    assert {name: now[name] for name in kept} == kept and len(now) == 14
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"schedulers": ["N", "X"]}, "schedulers: unknown code 'X'"),
+        ({"budgets": [0, 3]}, "budgets: each must be an integer >= 1"),
+        ({"dataset": "mnist"}, "datasets: unknown dataset 'mnist'"),
+        ({"results_dir": "/proc/version/runs"}, "results_dir"),
+    ],
+)
+def test_image_chapter_rejects_invalid_parameters_before_training(tmp_path, parameters, message):
+    results = tmp_path / "runs"
+    settings = {**TINY_IMAGE, "results_dir": str(results), **parameters}
+    with pytest.raises(pm.PapermillExecutionError, match=message):
+        run_chapter(IMAGE, tmp_path, **settings)
+    assert not results.exists() or not list(results.glob("*.json"))
+
+
+def test_sequence_chapter_smoke_run(tmp_path):
+    results = tmp_path / "runs"
+    notebook = run_chapter(SEQUENCE, tmp_path, results_dir=str(results), **TINY_SEQUENCE)
+    assert "oscillator: 14 runs, 0 stored, 14 to train" in stdout_of(notebook)
+    runs, problems = ResultsStore(results).scan()
+    assert not problems and len(runs) == 14
+    assert all(r.forecasts and len(r.forecasts["prediction"][0]) == 50 for r in runs)
+    with pytest.raises(pm.PapermillExecutionError, match="datasets: unknown dataset 'tides'"):
+        run_chapter(SEQUENCE, tmp_path, results_dir=str(results), dataset="tides")
+
+
+def default_parameters(notebook: Path) -> dict:
+    cell = next(
+        c
+        for c in nbformat.read(notebook, as_version=4).cells
+        if "parameters" in c.metadata.get("tags", [])
+    )
+    values: dict = {}
+    for node in ast.parse(cell.source).body:
+        values[node.targets[0].id] = ast.literal_eval(node.value)
+    return values
+
+
+def chapter_configs(parameters: dict, dataset: str, **settings) -> list:
+    codes = parameters["schedulers"]
+    return expand_grid(
+        datasets=dataset,
+        schedulers=codes,
+        budgets=parameters["budgets"],
+        seeds=parameters["seeds"],
+        overrides={c: s for c, s in parameters["scheduler_overrides"].items() if c in codes},
+        lr=parameters["lr"],
+        batch_size=parameters["batch_size"],
+        model_options=parameters["model_options"],
+        device=parameters["device"],
+        **settings,
+    )
+
+
+def test_committed_results_cover_the_image_chapters_defaults():
+    p = default_parameters(IMAGE)
+    configs = chapter_configs(
+        p, p["dataset"], train_subset=p["train_subset"], val_subset=p["val_subset"]
+    )
+    results_dir = CHAPTERS / p["results_dir"]
+    assert missing_runs(configs, results_dir) == [], "the book build would train"
+    assert not ResultsStore(results_dir).scan()[1]
+
+
+def test_committed_results_cover_the_sequence_chapters_defaults():
+    p = default_parameters(SEQUENCE)
+    configs = chapter_configs(
+        p,
+        p["dataset"],
+        train_subset=p["train_subset"],
+        val_subset=p["val_subset"],
+        data_options=p["data_options"],
+    )
+    if p["include_sunspots"]:
+        configs += chapter_configs(p, "sunspots")
+    results_dir = CHAPTERS / p["results_dir"]
+    assert missing_runs(configs, results_dir) == [], "the book build would train"
+    assert not ResultsStore(results_dir).scan()[1]
+
+
+@pytest.fixture(autouse=True)
+def _agg_backend(monkeypatch):
+    # Kernels inherit the environment: no display is needed to run the chapters.
+    monkeypatch.setenv("MPLBACKEND", os.environ.get("MPLBACKEND", "agg"))
