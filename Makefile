@@ -4,7 +4,9 @@
 #   make book   build the book into _build/html (loads committed results; trains nothing)
 #   make test   unit tests, notebook tests (nbval) and a book build from a clean cache
 #
-# Other targets: make lint, make bench, make clean.
+# Other targets: make results (regenerate the committed results by rerunning the experiment
+# chapters with their default parameters; trains only what results/ lacks), make lint,
+# make bench, make clean.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -24,7 +26,7 @@ endif
 # Frozen-module warnings of the debugger inside kernels are noise in the book's outputs.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test lint bench clean
+.PHONY: book test results lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else \
@@ -45,7 +47,19 @@ test: $(STAMP)
 	MPLBACKEND=agg $(BIN)/python -m pytest tests chapters --nbval-lax -p no:cacheprovider; \
 	  status=$$?; [ $$status -ne 5 ] || echo "pytest collected no test"; exit $$status
 	rm -rf _build/test
-	$(BIN)/jupyter-book build . --path-output _build/test -W -n --keep-going
+	$(BIN)/jupyter-book build . --path-output _build/test -W -n --keep-going || { \
+	  for log in _build/test/_build/html/reports/*.log; do \
+	    [ -f "$$log" ] && { echo "== execution report $$log"; cat "$$log"; }; \
+	  done; exit 1; }
+
+# Each experiment chapter, run with its default parameters, fills its folder of results/.
+# Delete a folder (or some of its files) first to retrain those runs.
+results: $(STAMP)
+	mkdir -p _build/results
+	for chapter in 05_image_classification 06_sequence_forecasting; do \
+	  MPLBACKEND=agg $(BIN)/papermill --cwd chapters chapters/$$chapter.ipynb \
+	    _build/results/$$chapter.ipynb || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -53,6 +67,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_schedulers.py
+	$(BIN)/python benchmarks/bench_trainer.py
 
 clean:
 	rm -rf _build
