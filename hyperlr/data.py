@@ -29,7 +29,7 @@ import inspect
 import os
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 
 from .series import SeriesData, oscillator_windows, sunspots_windows
+from .splits import TrainValTensors, check_subset_size
 
 __all__ = [
     "CIFAR10_MEAN",
@@ -87,7 +88,7 @@ _FASHION_MNIST_LAYOUTS = (
 
 
 @dataclass(frozen=True, eq=False)
-class ImageData:
+class ImageData(TrainValTensors):
     """A classification data set held as whole tensors.
 
     Attributes:
@@ -124,21 +125,6 @@ class ImageData:
         return (self.x_train.shape[2], self.x_train.shape[3])
 
     @property
-    def n_train(self) -> int:
-        """Number of training images."""
-        return self.x_train.shape[0]
-
-    @property
-    def n_val(self) -> int:
-        """Number of validation images."""
-        return self.x_val.shape[0]
-
-    @property
-    def device(self) -> torch.device:
-        """The device the tensors live on."""
-        return self.x_train.device
-
-    @property
     def pad_value(self) -> Tensor:
         """The normalised value of a black pixel, :math:`-\\mu_c / \\sigma_c`, per channel.
 
@@ -148,19 +134,6 @@ class ImageData:
         mean = torch.tensor(self.mean, dtype=self.x_train.dtype, device=self.device)
         std = torch.tensor(self.std, dtype=self.x_train.dtype, device=self.device)
         return -mean / std
-
-    def to(self, device: str | torch.device) -> ImageData:
-        """The same data on ``device`` (itself when it is already there)."""
-        device = torch.device(device)
-        if self.x_train.device == device:
-            return self
-        return replace(
-            self,
-            x_train=self.x_train.to(device),
-            y_train=self.y_train.to(device),
-            x_val=self.x_val.to(device),
-            y_val=self.y_val.to(device),
-        )
 
 
 def data_dir() -> Path:
@@ -173,13 +146,6 @@ def data_dir() -> Path:
         return Path(explicit).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "hyperlr"
-
-
-def _check_size(name: str, size: int | None, available: int) -> None:
-    if size is None:
-        return
-    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= available:
-        raise ValueError(f"{name} must be None or an integer in [1, {available}], got {size!r}")
 
 
 def _subset(x: Tensor, y: Tensor, size: int | None, seed: int) -> tuple[Tensor, Tensor]:
@@ -214,8 +180,8 @@ def _from_uint8(
     seed: int,
 ) -> ImageData:
     """Build an :class:`ImageData` from uint8 images (``N x C x H x W``) and integer labels."""
-    _check_size("train_subset", train_subset, len(train[0]))
-    _check_size("val_subset", val_subset, len(val[0]))
+    check_subset_size("train_subset", train_subset, len(train[0]))
+    check_subset_size("val_subset", val_subset, len(val[0]))
     # Subset before converting, so a small subset of a large set costs little memory.
     x_train, y_train = _subset(
         torch.from_numpy(train[0]), torch.from_numpy(train[1]), train_subset, seed
@@ -273,8 +239,8 @@ def digits(
         stratify=bunch.target,
     )
     train_idx, val_idx = torch.from_numpy(np.sort(train_idx)), torch.from_numpy(np.sort(val_idx))
-    _check_size("train_subset", train_subset, len(train_idx))
-    _check_size("val_subset", val_subset, len(val_idx))
+    check_subset_size("train_subset", train_subset, len(train_idx))
+    check_subset_size("val_subset", val_subset, len(val_idx))
     mean = (images[train_idx].mean().item(),)
     std = (images[train_idx].std().item(),)
     x_train, y_train = _subset(images[train_idx], labels[train_idx], train_subset, seed)

@@ -9,11 +9,13 @@ predict the next ``horizon`` samples of the min-max normalised position.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
+
+from .splits import TrainValTensors, check_subset_size
 
 __all__ = [
     "SeriesData",
@@ -100,7 +102,7 @@ def sunspots() -> pd.Series:
 
 
 @dataclass(frozen=True, eq=False)
-class SeriesData:
+class SeriesData(TrainValTensors):
     """Windows of a min-max normalised series: ``x`` (n, history, 1) predicts ``y`` (n, horizon, 1).
 
     The counterpart of :class:`hyperlr.data.ImageData` for the forecasting task: the trainer
@@ -119,16 +121,6 @@ class SeriesData:
     augment: bool = False
 
     @property
-    def n_train(self) -> int:
-        """Number of training windows."""
-        return self.x_train.shape[0]
-
-    @property
-    def n_val(self) -> int:
-        """Number of validation windows."""
-        return self.x_val.shape[0]
-
-    @property
     def n_features(self) -> int:
         """Values per time step."""
         return self.x_train.shape[2]
@@ -137,24 +129,6 @@ class SeriesData:
     def horizon(self) -> int:
         """Time steps predicted."""
         return self.y_train.shape[1]
-
-    @property
-    def device(self) -> torch.device:
-        """The device the tensors live on."""
-        return self.x_train.device
-
-    def to(self, device: str | torch.device) -> SeriesData:
-        """The same data on ``device`` (itself when it is already there)."""
-        device = torch.device(device)
-        if self.x_train.device == device:
-            return self
-        return replace(
-            self,
-            x_train=self.x_train.to(device),
-            y_train=self.y_train.to(device),
-            x_val=self.x_val.to(device),
-            y_val=self.y_val.to(device),
-        )
 
     def denormalise(self, values: torch.Tensor | np.ndarray):
         """Map normalised values back to the series' own units."""
@@ -165,13 +139,6 @@ def _check_positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     return value
-
-
-def _check_subset(name: str, size: int | None, available: int) -> None:
-    if size is None:
-        return
-    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= available:
-        raise ValueError(f"{name} must be None or an integer in [1, {available}], got {size!r}")
 
 
 def window_dataset(
@@ -216,8 +183,8 @@ def window_dataset(
     order = rng.permutation(len(windows))
     n_val = max(1, round(val_fraction * len(order)))
     val_index, train_index = order[:n_val], order[n_val:]
-    _check_subset("train_subset", train_subset, len(train_index))
-    _check_subset("val_subset", val_subset, len(val_index))
+    check_subset_size("train_subset", train_subset, len(train_index))
+    check_subset_size("val_subset", val_subset, len(val_index))
     # The permutation is already random: a subset is its first entries, kept in time order.
     train_index = np.sort(train_index[:train_subset])
     val_index = np.sort(val_index[:val_subset])

@@ -1,0 +1,58 @@
+"""What every data set of the trainer shares: training and validation tensors on one device."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TypeVar
+
+import torch
+from torch import Tensor
+
+__all__ = ["TrainValTensors", "check_subset_size"]
+
+Self = TypeVar("Self", bound="TrainValTensors")
+
+
+class TrainValTensors:
+    """Mixin for frozen dataclasses with fields ``x_train``, ``y_train``, ``x_val``, ``y_val``."""
+
+    x_train: Tensor
+    y_train: Tensor
+    x_val: Tensor
+    y_val: Tensor
+
+    @property
+    def n_train(self) -> int:
+        """Number of training examples."""
+        return self.x_train.shape[0]
+
+    @property
+    def n_val(self) -> int:
+        """Number of validation examples."""
+        return self.x_val.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        """The device the tensors live on."""
+        return self.x_train.device
+
+    def to(self: Self, device: str | torch.device) -> Self:
+        """The same data on ``device`` (itself when it is already there)."""
+        device = torch.device(device)
+        if self.x_train.device == device:
+            return self
+        return replace(
+            self,
+            x_train=self.x_train.to(device),
+            y_train=self.y_train.to(device),
+            x_val=self.x_val.to(device),
+            y_val=self.y_val.to(device),
+        )
+
+
+def check_subset_size(name: str, size: int | None, available: int) -> None:
+    """A subset size must be ``None`` (everything) or an integer in ``[1, available]``."""
+    if size is None:
+        return
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= available:
+        raise ValueError(f"{name} must be None or an integer in [1, {available}], got {size!r}")
