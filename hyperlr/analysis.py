@@ -16,7 +16,14 @@ import pandas as pd
 
 from .metrics import diff, power_fit, slcd
 
-__all__ = ["budget_pairs", "final_values", "power_fit_table", "seed_curves", "slcd_table"]
+__all__ = [
+    "budget_pairs",
+    "final_values",
+    "identical_prefixes",
+    "power_fit_table",
+    "seed_curves",
+    "slcd_table",
+]
 
 
 def seed_curves(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -118,3 +125,22 @@ def power_fit_table(curves: pd.DataFrame, kind: str = "loss") -> pd.DataFrame:
         rows[scheduler] = row
     order = list(dict.fromkeys(curves["scheduler"]))
     return pd.DataFrame.from_dict(rows, orient="index").loc[order].rename_axis("scheduler")
+
+
+def identical_prefixes(runs: pd.DataFrame, scheduler: str, metric: str) -> bool:
+    """Whether, seed by seed, every budget's curve repeats the shorter budgets' exactly.
+
+    True for a schedule that ignores the budget (N, E) trained repeatably: its longer runs
+    retrace the shorter ones epoch for epoch. Such a schedule still gets a non-zero SLCD, since
+    the smoothing leaves the last points of the shorter curve raw but smooths the same epochs of
+    the longer one; this tells that floor apart from a genuine difference.
+    """
+    chosen = runs[runs["scheduler"] == scheduler]
+    if chosen.empty:
+        raise ValueError(f"scheduler: no runs of {scheduler!r}")
+    for _, seed_runs in chosen.groupby("seed"):
+        curves = [g.sort_values("epoch")[metric].to_numpy() for _, g in seed_runs.groupby("epochs")]
+        longest = max(curves, key=len)
+        if not all(np.array_equal(c, longest[: len(c)], equal_nan=True) for c in curves):
+            return False
+    return True
