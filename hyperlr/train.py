@@ -323,7 +323,9 @@ def _versions() -> dict[str, str]:
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    plural = "" if threads == 1 else "s"
+    return f"{platform.processor() or platform.machine()} ({threads} thread{plural})"
 
 
 def _summed_loss(config: RunConfig, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
