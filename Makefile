@@ -4,8 +4,8 @@
 #   make book   build the book into _build/html (loads committed results; trains nothing)
 #   make test   unit tests, notebook tests (nbval) and a book build from a clean cache
 #
-# Other targets: make results (regenerate the committed results by rerunning the experiment
-# chapters with their default parameters; trains only what results/ lacks), make lint,
+# Other targets: make results, or make sweep (regenerate the committed results by rerunning the
+# experiment chapters with their default parameters; trains only what results/ lacks), make lint,
 # make bench, make clean.
 
 PYTHON ?= python3
@@ -26,7 +26,7 @@ endif
 # Frozen-module warnings of the debugger inside kernels are noise in the book's outputs.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test results lint bench clean
+.PHONY: book test results sweep lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else \
@@ -60,6 +60,8 @@ results: $(STAMP)
 	  MPLBACKEND=agg $(BIN)/papermill --cwd chapters chapters/$$chapter.ipynb \
 	    _build/results/$$chapter.ipynb || exit 1; \
 	done
+
+sweep: results
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
