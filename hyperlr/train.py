@@ -17,7 +17,7 @@ import math
 import platform
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from os import PathLike
@@ -78,6 +78,17 @@ def _json_copy(value: Any) -> dict[str, Any] | None:
         return json.loads(json.dumps(dict(value), sort_keys=True, allow_nan=False))
     except (TypeError, ValueError):
         return None
+
+
+def _field_defaults() -> dict[str, Any]:
+    """RunConfig's field defaults (``model``'s ``None`` never survives construction)."""
+    defaults = {}
+    for f in fields(RunConfig):
+        if f.default is not MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not MISSING:
+            defaults[f.name] = f.default_factory()
+    return defaults
 
 
 def history_keys(dataset: str) -> tuple[str, ...]:
@@ -216,11 +227,16 @@ class RunConfig:
         """The configuration as one canonical JSON string, ``device`` excluded.
 
         Keys sorted, no spaces, numbers in Python's shortest round-trip form: equal
-        configurations give equal strings on every machine.
+        configurations give equal strings on every machine. Fields at their default value are
+        left out, so that a field added later (with a default that keeps the old behaviour)
+        leaves the keys of every stored run unchanged. The flip side, a rule for maintainers:
+        never change a field's default; add a new field instead.
         """
         data = self.to_dict()
         del data["device"]
-        return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        defaults = _field_defaults()
+        kept = {k: v for k, v in data.items() if k not in defaults or v != defaults[k]}
+        return json.dumps(kept, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
     @property
     def key(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 
 import pytest
@@ -110,6 +112,22 @@ def test_key_ignores_device_and_number_spelling():
     assert RunConfig("digits", "N", 5, seed=1).key != RunConfig("digits", "N", 5, seed=2).key
     assert RunConfig.from_dict(base.to_dict()) == base
     assert len({base, RunConfig.from_dict(base.to_dict())}) == 1
+
+
+def test_fields_at_their_default_stay_out_of_the_key():
+    # So that a field added later with a neutral default keeps every stored run's key.
+    config = RunConfig("digits", "H", 10, seed=3, train_subset=100)
+    assert json.loads(config.canonical_json()) == {
+        "dataset": "digits",
+        "epochs": 10,
+        "model": "simple_cnn",
+        "scheduler": "H",
+        "seed": 3,
+        "train_subset": 100,
+    }
+    assert config.key == hashlib.sha256(config.canonical_json().encode()).hexdigest()[:16]
+    explicit = RunConfig("digits", "H", 10, seed=3, train_subset=100, lr=1e-3, data_options={})
+    assert explicit.key == config.key
 
 
 def test_overrides_are_copied():
