@@ -16,7 +16,7 @@ import json
 import math
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -53,6 +53,21 @@ __all__ = [
 HISTORY_KEYS: dict[str, tuple[str, ...]] = {
     "classification": ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "epoch_time_s"),
     "forecasting": ("epoch", "train_loss", "val_loss", "val_mae", "lr", "epoch_time_s"),
+}
+
+
+def _schedulefree_adamw(params: Any, **kwargs: Any) -> torch.optim.Optimizer:
+    import schedulefree
+
+    return schedulefree.AdamWScheduleFree(params, **kwargs)
+
+
+#: Optimizers by name, each built as ``cls(params, lr=, weight_decay=)`` with its other
+#: settings at their defaults: AdamW, the paper's, and schedule-free AdamW (Defazio et al.,
+#: 2024), a competitor that needs no decaying schedule (pair it with code ``N``).
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adamw": torch.optim.AdamW,
+    "schedulefree_adamw": _schedulefree_adamw,
 }
 
 #: The model a run uses when its config names none, by task.
@@ -128,6 +143,8 @@ class RunConfig:
             SimpleCNN or ``{"hidden_size": 32, "num_layers": 2}`` for the LSTM (JSON values).
         data_options: the data loader's own settings, e.g. ``{"zeta": 0.01, "stride": 5}``
             for the oscillator (JSON values).
+        optimizer: a key of :data:`OPTIMIZERS`: ``"adamw"`` (the paper's) or
+            ``"schedulefree_adamw"``.
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
             Not part of :attr:`key`: where a run was computed does not change what it is.
     """
@@ -148,6 +165,7 @@ class RunConfig:
     augment: bool | None = None
     model_options: Mapping[str, Any] = field(default_factory=dict)
     data_options: Mapping[str, Any] = field(default_factory=dict)
+    optimizer: str = "adamw"
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -174,6 +192,8 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and (not _is_int(value) or value < 1):
                 fail(name, "None or an integer >= 1")
+        if self.optimizer not in OPTIMIZERS:
+            fail("optimizer", f"one of {', '.join(OPTIMIZERS)}")
         if not _is_real(self.lr) or self.lr <= 0:
             fail("lr", "a finite number > 0")
         if not _is_real(self.weight_decay) or self.weight_decay < 0:
@@ -407,8 +427,10 @@ def train_run(
 ) -> RunResult:
     """Train one run of ``config`` and record its per-epoch curves.
 
-    The model is trained with AdamW (``lr``, ``weight_decay``, PyTorch's other defaults). For
-    classification the loss is the label-smoothed cross-entropy
+    The model is trained with the config's optimizer (AdamW by default: ``lr``,
+    ``weight_decay``, PyTorch's other defaults; schedule-free AdamW is switched between its
+    training and evaluation modes around each validation). For classification the loss is the
+    label-smoothed cross-entropy
 
     .. math:: \\ell(z, y) = -\\sum_k q_k \\log \\operatorname{softmax}(z)_k,\\quad
               q_k = (1 - \\varepsilon)\\,[k = y] + \\varepsilon / K,
@@ -455,9 +477,12 @@ def train_run(
         torch.manual_seed(config.seed)
         model = make_model(config.model, data, **config.model_options)
     model.to(device)
-    optimizer = torch.optim.AdamW(
+    optimizer = OPTIMIZERS[config.optimizer](
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
+    # Schedule-free AdamW evaluates at an average of its iterates: it must be told which mode
+    # it is in. Plain AdamW has no such switch.
+    optimizer_mode = getattr(optimizer, "train", None), getattr(optimizer, "eval", None)
     steps_per_epoch = math.ceil(data.n_train / config.batch_size)
     scheduler = make_scheduler(
         config.scheduler,
@@ -490,6 +515,8 @@ def train_run(
         epoch_start = time.perf_counter()
         lr = float(optimizer.param_groups[0]["lr"])
         model.train()
+        if optimizer_mode[0] is not None:
+            optimizer_mode[0]()
         order = torch.randperm(data.n_train, generator=generator, device=device)
         loss_sum = torch.zeros((), device=device)
         for step in range(steps_per_epoch):
@@ -507,6 +534,8 @@ def train_run(
                 scheduler.step()
             # Summed on the device: reading loss.item() here would stall every batch.
             loss_sum += summed.detach()
+        if optimizer_mode[1] is not None:
+            optimizer_mode[1]()
         val_loss_sum, metric_sum = _evaluate(model, data, config, autocast)
         if not per_batch:
             scheduler.step()

@@ -230,3 +230,15 @@ def test_unknown_model_or_data_option_names_the_setting():
         train_run(RunConfig("digits", "N", 1, model_options={"depth": 3}, **TINY), progress=False)
     with pytest.raises(ValueError, match="data_options: .* does not take zeta"):
         train_run(RunConfig("digits", "N", 1, data_options={"zeta": 0.1}, **TINY), progress=False)
+
+
+def test_schedule_free_adamw_is_a_repeatable_alternative_optimizer(tiny_digits):
+    adamw = RunConfig("digits", "N", 2, seed=1, **TINY)
+    free = RunConfig("digits", "N", 2, seed=1, optimizer="schedulefree_adamw", **TINY)
+    assert free.key != adamw.key
+    assert "optimizer" not in json.loads(adamw.canonical_json())  # default: old keys unchanged
+    first = train_run(free, tiny_digits, progress=False)
+    assert curves(train_run(free, tiny_digits, progress=False)) == curves(first)
+    assert curves(first) != curves(train_run(adamw, tiny_digits, progress=False))
+    with pytest.raises(ValueError, match="optimizer must be one of adamw, schedulefree_adamw"):
+        RunConfig("digits", "N", 2, optimizer="sgd")
