@@ -23,6 +23,7 @@ from dataclasses import fields
 from typing import Any
 
 import torch
+from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from .data import DATASETS, ImageData
@@ -202,6 +203,7 @@ def run_sweep(
     progress: bool = True,
     data_root: str | os.PathLike[str] | None = None,
     download: bool = True,
+    workers: int = 1,
 ) -> list[RunResult]:
     """Load the stored runs of ``configs`` and train (and store) the missing ones.
 
@@ -214,6 +216,11 @@ def run_sweep(
         results_dir: the results store's folder (created if needed).
         progress: show an outer bar over the runs to train and an inner one per run.
         data_root, download: passed to the data loaders (see :mod:`hyperlr.data`).
+        workers: processes training missing runs at once (joblib's loky backend; each
+            process uses an equal share of the CPU threads). Runs are independent and each is
+            written atomically, so any number of workers, on one machine or on several sharing
+            ``results_dir``, never corrupts or duplicates a stored run. Results of the same
+            configuration can differ in the last bits between thread counts.
 
     Returns:
         One result per distinct configuration, in the order given.
@@ -224,6 +231,8 @@ def run_sweep(
             fix or delete them, nothing is overwritten.
         FileNotFoundError: a data set the missing runs need is not available.
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     configs = _unique(configs)
     for config in configs:
         _check_scheduler(config)
@@ -265,6 +274,16 @@ def run_sweep(
             data = load_data(config, root=data_root, download=download)
             data_cache[key] = data.to(resolve_device(config.device))
 
+    if workers > 1 and len(todo) > 1:
+        threads = max(1, torch.get_num_threads() // workers)
+        Parallel(n_jobs=workers, backend="loky")(
+            delayed(_train_and_store)(config, results_dir, data_root, download, threads)
+            for config in todo
+        )
+        for config in todo:
+            results[config.key] = store.load(config)
+        return [results[config.key] for config in configs]
+
     bar = tqdm(todo, desc="sweep", unit="run", disable=not progress)
     bar.set_postfix(stored=len(results), to_train=len(todo))
     for config in bar:
@@ -273,3 +292,16 @@ def run_sweep(
         results[config.key] = result
     bar.close()
     return [results[config.key] for config in configs]
+
+
+def _train_and_store(
+    config: RunConfig,
+    results_dir: str | os.PathLike[str],
+    data_root: str | os.PathLike[str] | None,
+    download: bool,
+    threads: int,
+) -> None:
+    """One worker process's job: train one run and write it to the store."""
+    torch.set_num_threads(threads)
+    data = load_data(config, root=data_root, download=download)
+    ResultsStore(results_dir).save(train_run(config, data, progress=False))

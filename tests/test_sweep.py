@@ -145,3 +145,15 @@ def test_unavailable_device_fails_before_training(tmp_path, count_training):
     with pytest.raises(ValueError, match="device"):
         run_sweep(grid(device="cuda"), tmp_path, progress=False)
     assert count_training["n"] == 0
+
+
+def test_worker_processes_train_every_missing_run_once(tmp_path):
+    configs = grid(schedulers=["N", "H", "C"], budgets=[1, 2])
+    results = run_sweep(configs, tmp_path, progress=False, workers=2)
+    assert [r.config.key for r in results] == [c.key for c in configs]
+    runs, problems = ResultsStore(tmp_path).scan()
+    assert not problems and len(runs) == len(configs)
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert missing_runs(configs, tmp_path) == []
+    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+        run_sweep(configs, tmp_path, workers=0)
