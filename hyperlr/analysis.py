@@ -13,6 +13,7 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .metrics import diff, power_fit, slcd
 
@@ -88,11 +89,21 @@ def slcd_table(curves: pd.DataFrame, method: str = "linear") -> pd.DataFrame:
 
 
 def final_values(curves: pd.DataFrame) -> pd.DataFrame:
-    """Each scheduler's value at the last epoch of each budget (seed mean, min, max)."""
+    r"""Each scheduler's value at the last epoch of each budget, over seeds.
+
+    Columns: ``scheduler``, ``budget``, the seeds' ``mean``, ``std``, ``min``, ``max``,
+    ``n_seeds``, and ``ci95``, the half-width of the 95 % confidence interval of the mean,
+    :math:`t_{0.975,\,n-1}\, s / \sqrt{n}` (``NaN`` for a single seed).
+    """
     last = curves[curves["epoch"] == curves["budget"]]
-    return last[["scheduler", "budget", "mean", "std", "min", "max", "n_seeds"]].reset_index(
+    finals = last[["scheduler", "budget", "mean", "std", "min", "max", "n_seeds"]].reset_index(
         drop=True
     )
+    n = finals["n_seeds"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = stats.t.ppf(0.975, n - 1)
+        finals["ci95"] = np.where(n > 1, t * finals["std"].to_numpy() / np.sqrt(n), np.nan)
+    return finals
 
 
 def power_fit_table(curves: pd.DataFrame, kind: str = "loss") -> pd.DataFrame:

@@ -29,6 +29,7 @@ SCHEDULER_COLORS: dict[str, str] = {
     "WEH": "#ff9896",
     "WC": "#ffbb78",
     "WSD": "#393b79",
+    "SF": "#637939",
 }
 
 
@@ -96,12 +97,17 @@ def plot_budget_curves(
     return fig
 
 
-def plot_final_vs_budget(curves: pd.DataFrame, ylabel: str, *, log_y: bool = False) -> Figure:
+def plot_final_vs_budget(
+    curves: pd.DataFrame, ylabel: str, *, log_y: bool = False, interval: str = "range"
+) -> Figure:
     """Final seed-mean value against the budget per scheduler, with its power-law fit.
 
-    Error bars span the seeds' range; lines are :func:`hyperlr.metrics.power_fit` fits, drawn
-    on log-log axes where they are straight.
+    Error bars span the seeds' range (``interval="range"``) or the 95 % confidence interval of
+    the mean (``interval="ci95"``); lines are :func:`hyperlr.metrics.power_fit` fits, drawn on
+    log-log axes where they are straight.
     """
+    if interval not in ("range", "ci95"):
+        raise ValueError(f'interval must be "range" or "ci95", got {interval!r}')
     from .analysis import final_values
     from .metrics import power_fit
 
@@ -115,7 +121,9 @@ def plot_final_vs_budget(curves: pd.DataFrame, ylabel: str, *, log_y: bool = Fal
         ax.errorbar(
             group["budget"],
             group["mean"],
-            yerr=[group["mean"] - group["min"], group["max"] - group["mean"]],
+            yerr=[group["mean"] - group["min"], group["max"] - group["mean"]]
+            if interval == "range"
+            else group["ci95"],
             fmt="o",
             ms=4,
             capsize=2,

@@ -19,17 +19,29 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
+import pandas as pd
+import torch
 from joblib import Parallel, delayed
 
 from .registry import SCHEDULER_CODES
 from .sweep import expand_grid, run_sweep
-from .train import RunConfig
+from .train import RunConfig, RunResult
 
-__all__ = ["SEARCH_SPACES", "best_settings", "stage2_configs", "study_name", "tune"]
+__all__ = [
+    "COMPETITORS",
+    "SEARCH_SPACES",
+    "ProtocolResult",
+    "best_settings",
+    "protocol",
+    "stage2_configs",
+    "study_name",
+    "tune",
+]
 
 #: Optuna's TPE seed in the paper's protocol.
 PAPER_SAMPLER_SEED = 42
@@ -123,6 +135,7 @@ def _optimize(
     objective_args: tuple,
     n_trials: int,
     sampler_seed: int,
+    worker_threads: int | None = None,
 ) -> None:
     """One worker: load the study and run ``n_trials`` more trials in it."""
     study = optuna.load_study(
@@ -130,6 +143,8 @@ def _optimize(
         storage=_storage(storage_url, results_dir),
         sampler=optuna.samplers.TPESampler(seed=sampler_seed),
     )
+    if worker_threads:
+        torch.set_num_threads(worker_threads)
     study.optimize(_objective(*objective_args), n_trials=n_trials)
 
 
@@ -204,8 +219,9 @@ def tune(
         # Worker i runs its share of the missing trials; its TPE seed is the paper's 42 + i, so
         # that the workers do not propose the same first trials.
         shares = [missing // workers + (i < missing % workers) for i in range(workers)]
+        threads = max(1, torch.get_num_threads() // workers) if workers > 1 else None
         jobs = [
-            (name, storage, results_dir, objective_args, share, PAPER_SAMPLER_SEED + i)
+            (name, storage, results_dir, objective_args, share, PAPER_SAMPLER_SEED + i, threads)
             for i, share in enumerate(shares)
             if share
         ]
@@ -244,3 +260,84 @@ def stage2_configs(
             **{k: v for k, v in template.items() if k != "dataset"},
         )
     return configs
+
+
+#: The competitors of the protocol: each is a scheduler code and optimizer. ``SF`` is
+#: schedule-free AdamW at a constant rate (Defazio et al., 2024), tuned like the others.
+COMPETITORS: dict[str, tuple[str, str]] = {
+    **{code: (code, "adamw") for code in SEARCH_SPACES},
+    "SF": ("N", "schedulefree_adamw"),
+}
+
+
+@dataclass(frozen=True)
+class ProtocolResult:
+    """What :func:`protocol` returns for one task.
+
+    Attributes:
+        winners: per competitor, the stage-1 study's best trial: ``lr``, its schedule settings
+            and the objective (mean final validation loss at the tuning budget).
+        runs: the stage-2 runs, each competitor's best settings at every budget and seed.
+        competitor_of: each stage-2 run's key mapped to its competitor's name.
+    """
+
+    winners: pd.DataFrame
+    runs: list[RunResult]
+    competitor_of: dict[str, str]
+
+
+def protocol(
+    competitors: Sequence[str],
+    *,
+    tune_budget: int,
+    n_trials: int,
+    tune_seeds: Sequence[int],
+    budgets: Sequence[int],
+    seeds: Sequence[int],
+    results_dir: str | os.PathLike[str],
+    storage: str | None = None,
+    workers: int = 1,
+    time_scale: float = 1.0,
+    **template: Any,
+) -> ProtocolResult:
+    """The paper's two stages for one task: tune every competitor short, then train it long.
+
+    Args:
+        competitors: keys of :data:`COMPETITORS`.
+        tune_budget, n_trials, tune_seeds: stage 1 (see :func:`tune`).
+        budgets, seeds: stage 2, rerun through the results store with ``workers`` processes.
+        results_dir, storage, workers, time_scale: as in :func:`tune`.
+        **template: the other run settings (``dataset`` and e.g. subsets, model options).
+    """
+    unknown = [name for name in competitors if name not in COMPETITORS]
+    if unknown:
+        raise ValueError(
+            f"competitors: unknown {', '.join(map(repr, unknown))}; known: {', '.join(COMPETITORS)}"
+        )
+    rows, studies = [], {}
+    for name in competitors:
+        code, optimizer = COMPETITORS[name]
+        settings = {**template, "optimizer": optimizer}
+        study = tune(
+            code,
+            budget=tune_budget,
+            seeds=tune_seeds,
+            n_trials=n_trials,
+            results_dir=results_dir,
+            storage=storage,
+            workers=workers,
+            time_scale=time_scale,
+            **settings,
+        )
+        studies[name] = (code, study, settings)
+        lr, overrides = best_settings(study)
+        rows.append(
+            {"competitor": name, "lr": lr, "settings": overrides, "objective": study.best_value}
+        )
+    configs, competitor_of = [], {}
+    for name, (code, study, settings) in studies.items():
+        for config in stage2_configs({code: study}, budgets=budgets, seeds=seeds, **settings):
+            configs.append(config)
+            competitor_of[config.key] = name
+    runs = run_sweep(configs, results_dir, progress=False, workers=workers)
+    return ProtocolResult(pd.DataFrame(rows).set_index("competitor"), runs, competitor_of)
