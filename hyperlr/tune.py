@@ -136,8 +136,11 @@ def _optimize(
     n_trials: int,
     sampler_seed: int,
     worker_threads: int | None = None,
+    verbosity: int | None = None,
 ) -> None:
     """One worker: load the study and run ``n_trials`` more trials in it."""
+    if verbosity is not None:  # a worker process starts with Optuna's default logging
+        optuna.logging.set_verbosity(verbosity)
     study = optuna.load_study(
         study_name=name,
         storage=_storage(storage_url, results_dir),
@@ -221,7 +224,16 @@ def tune(
         shares = [missing // workers + (i < missing % workers) for i in range(workers)]
         threads = max(1, torch.get_num_threads() // workers) if workers > 1 else None
         jobs = [
-            (name, storage, results_dir, objective_args, share, PAPER_SAMPLER_SEED + i, threads)
+            (
+                name,
+                storage,
+                results_dir,
+                objective_args,
+                share,
+                PAPER_SAMPLER_SEED + i,
+                threads,
+                optuna.logging.get_verbosity(),
+            )
             for i, share in enumerate(shares)
             if share
         ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -185,3 +186,83 @@ def test_committed_results_cover_the_sequence_chapters_defaults():
 def _agg_backend(monkeypatch):
     # Kernels inherit the environment: no display is needed to run the chapters.
     monkeypatch.setenv("MPLBACKEND", os.environ.get("MPLBACKEND", "agg"))
+
+
+PROTOCOL = CHAPTERS / "07_tune_short_train_long.ipynb"
+TINY_PROTOCOL = {
+    "tasks": ["image"],
+    "image_dataset": "digits",
+    "competitors": ["C", "SF"],
+    "n_trials": 2,
+    "tune_budget": 2,
+    "tune_seeds": [0],
+    "budgets": [2, 3],
+    "seeds": [0, 1],
+    "workers": 1,
+    "image_settings": {"train_subset": 96, "val_subset": 48, "model_options": {"channels": 4}},
+}
+
+
+def test_protocol_chapter_smoke_run_and_rerun(tmp_path):
+    results = tmp_path / "runs"
+    first = run_chapter(PROTOCOL, tmp_path, results_dir=str(results), **TINY_PROTOCOL)
+    assert "image: 2 studies, 8 stage-2 runs" in stdout_of(first)
+    assert (results / "optuna.sqlite3").exists()
+    runs, problems = ResultsStore(results).scan()
+    # 2 x 2 stage-1 trials and 2 x 2 x 2 stage-2 runs, of which each competitor's winning
+    # trial is one (its budget and seed recur in stage 2): the store trains it once.
+    assert not problems and len(runs) == 4 + 8 - 2
+    assert {r.config.optimizer for r in runs} == {"adamw", "schedulefree_adamw"}
+    written = snapshot(results)
+    run_chapter(PROTOCOL, tmp_path, results_dir=str(results), **TINY_PROTOCOL)
+    assert snapshot(results) == written
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"competitors": ["C", "X"]}, "competitors: unknown 'X'"),
+        ({"tasks": ["audio"]}, "tasks: unknown"),
+        ({"n_trials": 0}, "n_trials must be an integer >= 1"),
+    ],
+)
+def test_protocol_chapter_rejects_invalid_parameters(tmp_path, parameters, message):
+    results = tmp_path / "runs"
+    with pytest.raises(pm.PapermillExecutionError, match=message):
+        run_chapter(PROTOCOL, tmp_path, results_dir=str(results), **{**TINY_PROTOCOL, **parameters})
+    assert not results.exists() or not list(results.glob("*.json"))
+
+
+def test_committed_results_cover_the_protocol_chapters_defaults(tmp_path, monkeypatch):
+    from hyperlr import sweep
+    from hyperlr.tune import protocol
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the book build would train")
+
+    monkeypatch.setattr(sweep, "train_run", no_training)
+    monkeypatch.setattr(sweep, "_train_and_store", no_training)
+    p = default_parameters(PROTOCOL)
+    # A copy: loading the studies must not touch the committed SQLite file.
+    shutil.copytree(CHAPTERS / p["results_dir"], tmp_path / "results")
+    tasks = {
+        "image": (p["image_dataset"], p["image_settings"]),
+        "sequence": (p["sequence_dataset"], p["sequence_settings"]),
+    }
+    for task in p["tasks"]:
+        dataset, settings = tasks[task]
+        result = protocol(
+            p["competitors"],
+            tune_budget=p["tune_budget"],
+            n_trials=p["n_trials"],
+            tune_seeds=p["tune_seeds"],
+            budgets=p["budgets"],
+            seeds=p["seeds"],
+            results_dir=tmp_path / "results",
+            workers=1,
+            time_scale=p["time_scale"],
+            dataset=dataset,
+            device=p["device"],
+            **settings,
+        )
+        assert len(result.winners) == len(p["competitors"])
