@@ -85,6 +85,13 @@ def study_name(code: str, budget: int, template: Mapping[str, Any]) -> str:
     return f"{code}-N{budget}-{probe.key}"
 
 
+def _grid(template: Mapping[str, Any], **grid: Any) -> list[RunConfig]:
+    """:func:`~hyperlr.sweep.expand_grid` over one data set: ``template`` holds the run
+    settings (``dataset`` included), ``grid`` the schedulers, budgets, seeds and so on."""
+    fixed = {name: value for name, value in template.items() if name != "dataset"}
+    return expand_grid(datasets=template["dataset"], **grid, **fixed)
+
+
 def _storage(
     storage: str | None, results_dir: str | os.PathLike[str]
 ) -> optuna.storages.RDBStorage:
@@ -108,21 +115,20 @@ def _objective(
     def objective(trial: optuna.Trial) -> float:
         lr = _lr(trial)
         settings = SEARCH_SPACES[code](trial, time_scale)
-        configs = expand_grid(
+        configs = _grid(
+            template,
             schedulers=code,
             budgets=budget,
             seeds=list(seeds),
             overrides={code: settings},
             lr=lr,
-            datasets=template["dataset"],
-            **{k: v for k, v in template.items() if k != "dataset"},
         )
         runs = run_sweep(configs, results_dir, progress=False)
         losses = [run.final["val_loss"] for run in runs]
         trial.set_user_attr("scheduler_overrides", settings)
         trial.set_user_attr("run_keys", [run.config.key for run in runs])
         mean = sum(losses) / len(losses)
-        # A diverged run scores as a failed trial rather than steering TPE with a NaN.
+        # A diverged run scores as infinitely bad: Optuna would count a NaN as a failed trial.
         return mean if math.isfinite(mean) else float("inf")
 
     return objective
@@ -202,13 +208,7 @@ def tune(
     if "dataset" not in template:
         raise ValueError("dataset: the run settings must name a dataset")
     # Validates the budget, the seeds and every fixed setting before anything runs.
-    expand_grid(
-        datasets=template["dataset"],
-        schedulers=code,
-        budgets=budget,
-        seeds=list(seeds),
-        **{k: v for k, v in template.items() if k != "dataset"},
-    )
+    _grid(template, schedulers=code, budgets=budget, seeds=list(seeds))
     name = study_name(code, budget, template)
     storage_object = _storage(storage, results_dir)
     study = optuna.create_study(
@@ -262,14 +262,13 @@ def stage2_configs(
     best = {code: best_settings(study) for code, study in studies.items()}
     configs: list[RunConfig] = []
     for code, (lr, overrides) in best.items():
-        configs += expand_grid(
-            datasets=template["dataset"],
+        configs += _grid(
+            template,
             schedulers=code,
             budgets=list(budgets),
             seeds=list(seeds),
             overrides={code: overrides},
             lr=lr,
-            **{k: v for k, v in template.items() if k != "dataset"},
         )
     return configs
 
