@@ -216,11 +216,12 @@ def run_sweep(
         results_dir: the results store's folder (created if needed).
         progress: show an outer bar over the runs to train and an inner one per run.
         data_root, download: passed to the data loaders (see :mod:`hyperlr.data`).
-        workers: processes training missing runs at once (joblib's loky backend; each
-            process uses an equal share of the CPU threads). Runs are independent and each is
-            written atomically, so any number of workers, on one machine or on several sharing
-            ``results_dir``, never corrupts or duplicates a stored run. Results of the same
-            configuration can differ in the last bits between thread counts.
+        workers: runs trained at once through joblib: worker processes on this machine by
+            default (each with an equal share of the CPU threads), or the machines of a Dask or
+            Ray cluster inside ``joblib.parallel_config(backend="dask")`` (they must see
+            ``results_dir`` on a shared disk). Runs are independent and each is written
+            atomically, so no number of workers corrupts or duplicates a stored run. Results of
+            the same configuration can differ in the last bits between thread counts.
 
     Returns:
         One result per distinct configuration, in the order given.
@@ -276,7 +277,9 @@ def run_sweep(
 
     if workers > 1 and len(todo) > 1:
         threads = max(1, torch.get_num_threads() // workers)
-        Parallel(n_jobs=workers, backend="loky")(
+        # No backend named: joblib's default (loky, processes on this machine), or whichever
+        # the caller's `joblib.parallel_config(backend=...)` selects, e.g. Dask or Ray.
+        Parallel(n_jobs=workers)(
             delayed(_train_and_store)(config, results_dir, data_root, download, threads)
             for config in todo
         )

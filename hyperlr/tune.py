@@ -240,7 +240,9 @@ def tune(
         if len(jobs) == 1:
             _optimize(*jobs[0])
         else:
-            Parallel(n_jobs=len(jobs), backend="loky")(delayed(_optimize)(*job) for job in jobs)
+            # joblib's default backend, or the caller's (e.g. Dask) via joblib.parallel_config;
+            # across machines, give them a shared Optuna database URL as ``storage``.
+            Parallel(n_jobs=len(jobs))(delayed(_optimize)(*job) for job in jobs)
     return optuna.load_study(study_name=name, storage=storage_object)
 
 
