@@ -30,16 +30,12 @@ from .data import DATASETS, ImageData
 from .registry import SCHEDULER_CODES, make_scheduler
 from .results import ResultsStore, RunFileError
 from .series import SeriesData
-from .train import RunConfig, RunResult, load_data, resolve_device, train_run
+from .train import RunConfig, RunResult, _is_int, load_data, resolve_device, train_run
 
 __all__ = ["expand_grid", "missing_runs", "run_sweep"]
 
 # The fields expand_grid sets itself; every other RunConfig field may be fixed by keyword.
 _GRID_FIELDS = {"dataset", "scheduler", "epochs", "seed", "scheduler_overrides", "lr"}
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _as_list(name: str, values: Any) -> list[Any]:

@@ -11,6 +11,7 @@ read back once per epoch, so the host never waits for the device inside an epoch
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -95,6 +96,7 @@ def _json_copy(value: Any) -> dict[str, Any] | None:
         return None
 
 
+@functools.cache
 def _field_defaults() -> dict[str, Any]:
     """RunConfig's field defaults (``model``'s ``None`` never survives construction)."""
     defaults = {}
