@@ -14,7 +14,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 # The authors' published curves (chapter 4 and its tests): an explicit HYPERLR_PAPER_CURVES
-# wins; else a checkout of the project's shared data beside this repository; else hyperlr.paper
+# wins; else a checkout of the project's shared data beside this repository; else hyperlr.lab.paper
 # downloads them once at a pinned commit.
 PAPER_CURVES_BESIDE := $(abspath ../shared/data/hyperboliclr-paper-curves)
 ifeq ($(HYPERLR_PAPER_CURVES),)

@@ -2,9 +2,9 @@
 
 Baseline ("the usual way"): torchvision's ``FashionMNIST`` dataset with ``ToTensor`` and
 ``Normalize`` transforms, a shuffling ``DataLoader`` (batch 128), ``.to(device)`` on every batch
-and ``loss.item()`` read every batch. Contender: :func:`hyperlr.train.train_run`, which keeps
+and ``loss.item()`` read every batch. Contender: :func:`hyperlr.lab.train.train_run`, which keeps
 the data set on the device, shuffles there and reads the losses back once per epoch. Both train
-the same :class:`hyperlr.models.SimpleCNN` with AdamW and label-smoothed cross-entropy on the
+the same :class:`hyperlr.lab.models.SimpleCNN` with AdamW and label-smoothed cross-entropy on the
 same images (bfloat16 autocast on CUDA for both, so the ratio measures the data path and the
 synchronisation, not the precision), for ``--epochs`` epochs of ``--batches`` batches; the
 first epoch is a warm-up, the others are timed. The trainer's time includes its per-epoch
@@ -12,7 +12,7 @@ validation (128 images), and so does the usual loop's. The two loops alternate
 ``--repeats`` times (in alternating order) and the median ratio is reported, which keeps the
 result usable on a machine shared with other work.
 
-Images: Fashion-MNIST when installed (see :mod:`hyperlr.data`), otherwise scikit-learn's 8x8
+Images: Fashion-MNIST when installed (see :mod:`hyperlr.lab.data`), otherwise scikit-learn's 8x8
 digits upsampled to 28x28 (``--size``) and repeated to the needed count; either way they are
 written as idx files into a temporary folder that both loops read, so the baseline runs
 torchvision's own dataset class. On the CPU a 28x28 SimpleCNN step is compute-bound and the
@@ -40,15 +40,15 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-from hyperlr.data import (
+from hyperlr.lab.data import (
     FASHION_MNIST_MEAN,
     FASHION_MNIST_STD,
     fashion_mnist,
     locate_fashion_mnist,
     read_idx,
 )
-from hyperlr.models import SimpleCNN
-from hyperlr.train import RunConfig, train_run
+from hyperlr.lab.models import SimpleCNN
+from hyperlr.lab.train import RunConfig, train_run
 
 BATCH_SIZE = 128
 VAL_IMAGES = 128

@@ -20,7 +20,6 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 __all__ = [
     "LOG_SLCD_START",
@@ -203,7 +202,7 @@ def slcd(
     -----
     From the authors' published curves, ``"linear"`` reproduces the CNN (accuracy) row of the
     paper's SLCD table and ``"log"`` its TraONet, DeepONet and LSTM rows, every value to the
-    three printed significant figures (see :data:`hyperlr.paper.SLCD_METHOD_REPRODUCING`).
+    three printed significant figures (see :data:`hyperlr.lab.paper.SLCD_METHOD_REPRODUCING`).
 
     Examples
     --------
@@ -413,6 +412,14 @@ def power_fit(budgets: ArrayLike, values: ArrayLike) -> PowerFit:
     if sse == 0.0:
         p_value = 0.0
     else:
+        # scipy is imported here, not at the top, so that the schedulers and the other metrics
+        # need only numpy and torch (the lean install).
+        try:
+            from scipy import stats
+        except ImportError as error:
+            raise ImportError(
+                "power_fit's p-value needs scipy: pip install 'hyperlr[lab]'"
+            ) from error
         t = b / np.sqrt(sse / (dof * sxx))
         p_value = float(2.0 * stats.t.sf(abs(t), dof))
     return PowerFit(a=a, b=b, r2=r2, adj_r2=adj_r2, p_value=p_value)

@@ -1,4 +1,4 @@
-"""hyperlr.analysis on a small synthetic results frame with known answers."""
+"""hyperlr.lab.analysis on a small synthetic results frame with known answers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hyperlr.analysis import (
+from hyperlr.lab.analysis import (
     budget_pairs,
     final_values,
     identical_prefixes,

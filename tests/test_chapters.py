@@ -16,8 +16,8 @@ import nbformat
 import papermill as pm
 import pytest
 
-from hyperlr.results import ResultsStore
-from hyperlr.sweep import expand_grid, missing_runs
+from hyperlr.lab.results import ResultsStore
+from hyperlr.lab.sweep import expand_grid, missing_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
@@ -234,8 +234,8 @@ def test_protocol_chapter_rejects_invalid_parameters(tmp_path, parameters, messa
 
 
 def test_committed_results_cover_the_protocol_chapters_defaults(tmp_path, monkeypatch):
-    from hyperlr import sweep
-    from hyperlr.tune import protocol
+    from hyperlr.lab import sweep
+    from hyperlr.lab.tune import protocol
 
     def no_training(*args, **kwargs):
         raise AssertionError("the book build would train")

@@ -1,4 +1,4 @@
-"""Tests of hyperlr.data: loaders, subsets, missing-data errors and the batch augmentation."""
+"""Tests of hyperlr.lab.data: loaders, subsets, missing-data errors and the batch augmentation."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from hyperlr import data as hdata
-from hyperlr.data import (
+from hyperlr.lab import data as hdata
+from hyperlr.lab.data import (
     FASHION_MNIST_MEAN,
     FASHION_MNIST_STD,
     cifar10,

@@ -1,13 +1,13 @@
-"""Tests of hyperlr.models: the paper's parameter count and shapes for every data set."""
+"""Tests of hyperlr.lab.models: the paper's parameter count and shapes for every data set."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from hyperlr.data import digits
-from hyperlr.models import LSTMSeq2Seq, SimpleCNN, make_model
-from hyperlr.series import oscillator_windows
+from hyperlr.lab.data import digits
+from hyperlr.lab.models import LSTMSeq2Seq, SimpleCNN, make_model
+from hyperlr.lab.series import oscillator_windows
 
 
 def n_parameters(model: torch.nn.Module) -> int:

@@ -2,7 +2,7 @@
 
 The curves are read through ``HYPERLR_PAPER_CURVES``. When it is unset and the repository is
 checked out beside ``shared/`` (development machines, CI), the variable defaults to the copy of
-the curves there; otherwise hyperlr.paper downloads them into its cache.
+the curves there; otherwise hyperlr.lab.paper downloads them into its cache.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hyperlr.paper as paper
-from hyperlr.metrics import power_fit, slcd
-from hyperlr.paper import (
+import hyperlr.lab.paper as paper
+from hyperlr.lab.paper import (
     BUDGETS,
     SCHEDULERS,
     SLCD_METHOD_REPRODUCING,
@@ -29,6 +28,7 @@ from hyperlr.paper import (
     published_power_fit_r2,
     published_slcd,
 )
+from hyperlr.metrics import power_fit, slcd
 
 _SHARED_CURVES = Path(__file__).resolve().parents[2] / "shared/data/hyperboliclr-paper-curves"
 if _SHARED_CURVES.is_dir():
@@ -216,5 +216,5 @@ def test_importing_the_module_reads_and_downloads_nothing(tmp_path):
         paper.PAPER_CURVES_ENV: str(tmp_path / "nowhere"),
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
     }
-    subprocess.run([sys.executable, "-c", "import hyperlr.paper"], env=env, check=True)
+    subprocess.run([sys.executable, "-c", "import hyperlr.lab.paper"], env=env, check=True)
     assert not (tmp_path / "cache").exists()

@@ -1,4 +1,4 @@
-"""Tests of hyperlr.results: atomic writes, round trips, invalid files and the DataFrame."""
+"""Tests of hyperlr.lab.results: atomic writes, round trips, invalid files and the DataFrame."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from hyperlr import results as hresults
-from hyperlr.results import SCHEMA, ResultsStore, RunFileError, read_run, runs_to_frame, write_run
-from hyperlr.train import RunConfig, RunResult, history_keys
+from hyperlr.lab import results as hresults
+from hyperlr.lab.results import (
+    SCHEMA,
+    ResultsStore,
+    RunFileError,
+    read_run,
+    runs_to_frame,
+    write_run,
+)
+from hyperlr.lab.train import RunConfig, RunResult, history_keys
 
 
 def fake_result(epochs: int = 3, seed: int = 0, **config_fields) -> RunResult:

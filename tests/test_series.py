@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.signal import find_peaks
 
-from hyperlr.series import (
+from hyperlr.lab.series import (
     damped_oscillator,
     oscillator_windows,
     sunspots,

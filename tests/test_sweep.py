@@ -1,13 +1,13 @@
-"""Tests of hyperlr.sweep: grid expansion, validation before work, resuming, no retraining."""
+"""Tests of hyperlr.lab.sweep: grid expansion, validation before work, resuming, no retraining."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from hyperlr import sweep as hsweep
-from hyperlr.results import ResultsStore, RunFileError
-from hyperlr.sweep import expand_grid, missing_runs, run_sweep
+from hyperlr.lab import sweep as hsweep
+from hyperlr.lab.results import ResultsStore, RunFileError
+from hyperlr.lab.sweep import expand_grid, missing_runs, run_sweep
 
 TINY = {"train_subset": 128, "val_subset": 64, "batch_size": 64, "device": "cpu"}
 
@@ -130,7 +130,7 @@ def test_unwritable_results_folder_fails_before_training(tmp_path, count_trainin
 
 
 def test_missing_dataset_fails_before_training(tmp_path, count_training, monkeypatch):
-    from hyperlr import data as hdata
+    from hyperlr.lab import data as hdata
 
     monkeypatch.setattr(hdata, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "none")
     monkeypatch.setenv("HYPERLR_DATA_DIR", str(tmp_path / "none"))

@@ -1,4 +1,4 @@
-"""Tests of hyperlr.train: the run configuration, repeatability and the schedule's stepping."""
+"""Tests of hyperlr.lab.train: the run configuration, repeatability and the schedule's stepping."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import math
 import pytest
 import torch
 
-from hyperlr.data import digits
+from hyperlr.lab.data import digits
+from hyperlr.lab.results import read_run, write_run
+from hyperlr.lab.train import HISTORY_KEYS, RunConfig, resolve_device, train_run
 from hyperlr.registry import is_per_batch, make_scheduler
-from hyperlr.results import read_run, write_run
-from hyperlr.train import HISTORY_KEYS, RunConfig, resolve_device, train_run
 
 TINY = {"train_subset": 160, "val_subset": 64, "batch_size": 64}  # 3 batches per epoch
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from hyperlr.results import ResultsStore
-from hyperlr.tune import SEARCH_SPACES, best_settings, stage2_configs, tune
+from hyperlr.lab.results import ResultsStore
+from hyperlr.lab.tune import SEARCH_SPACES, best_settings, stage2_configs, tune
 
 TINY = {
     "dataset": "digits",

@@ -5,12 +5,16 @@ Nothing here runs at import time: call :func:`set_style` explicitly at the top o
 
 from __future__ import annotations
 
-import matplotlib as mpl
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-import seaborn as sns
-from matplotlib.figure import Figure
+from . import require
+
+require(("matplotlib", "seaborn"), "book")
+
+import matplotlib as mpl  # noqa: E402 (after the extra check)
+import matplotlib.pyplot as plt  # noqa: E402 (after the extra check)
+import numpy as np  # noqa: E402 (after the extra check)
+import pandas as pd  # noqa: E402 (after the extra check)
+import seaborn as sns  # noqa: E402 (after the extra check)
+from matplotlib.figure import Figure  # noqa: E402 (after the extra check)
 
 #: Colours used for each scheduler code across the whole book, so a schedule keeps its colour
 #: from chapter to chapter.
@@ -63,7 +67,7 @@ def plot_budget_curves(
 ) -> Figure:
     """One panel per scheduler with the seed-mean curve of every budget overlaid.
 
-    ``curves`` is the long frame of :func:`hyperlr.analysis.seed_curves` (or of the authors'
+    ``curves`` is the long frame of :func:`hyperlr.lab.analysis.seed_curves` (or of the authors'
     curves): columns ``scheduler``, ``budget``, ``epoch``, ``mean``, ``min``, ``max``. The band
     around each curve spans the seeds' minimum and maximum.
     """
@@ -148,9 +152,9 @@ def plot_forecasts(runs, data, ylabel: str, *, windows: int = 2) -> Figure:
     """Forecasts stored with forecasting runs, against the truth, for a few validation windows.
 
     Args:
-        runs: :class:`hyperlr.train.RunResult` objects of forecasting runs on ``data`` (their
+        runs: :class:`hyperlr.lab.train.RunResult` objects of forecasting runs on ``data`` (their
             ``forecasts`` field holds the predictions); each is drawn in its scheduler's colour.
-        data: the runs' :class:`hyperlr.series.SeriesData`, for the history and the truth.
+        data: the runs' :class:`hyperlr.lab.series.SeriesData`, for the history and the truth.
         ylabel: the series' name and unit (values are shown in the series' own units).
         windows: how many of the stored windows to draw, one panel each.
     """

@@ -257,7 +257,7 @@ def runs_to_frame(runs: Iterable[RunResult]) -> pd.DataFrame:
     optimizer's initial rate, to keep ``lr`` for the per-epoch rate; its scheduler overrides
     as one canonical JSON string ``scheduler_overrides``, convenient for grouping, and so are
     ``model_options`` and ``data_options``); one ``sched_<name>`` column per override setting
-    used by any run (missing: ``NaN``); the curves of :data:`hyperlr.train.HISTORY_KEYS` that
+    used by any run (missing: ``NaN``); the curves of :data:`hyperlr.lab.train.HISTORY_KEYS` that
     the runs have (``val_accuracy`` for classification, ``val_mae`` for forecasting, ``NaN``
     where a run's task has no such curve); and the provenance (``dataset_source``, ``device``
     -- the device the run used, ``device_name``, ``precision``, ``wall_time_s``,

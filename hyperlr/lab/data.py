@@ -493,7 +493,7 @@ def _version(distribution: str) -> str:
 
 
 #: Loaders by data set name; each takes ``seed``, ``train_subset`` and ``val_subset``. The image
-#: sets are classification tasks; ``oscillator`` and ``sunspots`` (:mod:`hyperlr.series`) are
+#: sets are classification tasks; ``oscillator`` and ``sunspots`` (:mod:`hyperlr.lab.series`) are
 #: forecasting tasks.
 DATASETS: dict[str, Callable[..., ImageData | SeriesData]] = {
     "digits": digits,

@@ -6,7 +6,7 @@ the final validation loss averaged over the seeds. Stage 2 reruns each study's b
 every budget, rescaling only what depends on the budget (the registry derives ``total_iters``,
 ``T_max``, ``max_iter`` and warmup lengths from it).
 
-Every run a trial trains goes through the results store (:func:`hyperlr.sweep.run_sweep`), so
+Every run a trial trains goes through the results store (:func:`hyperlr.lab.sweep.run_sweep`), so
 a trial that repeats an earlier one trains nothing. Studies live in Optuna storage: an SQLite
 file in the results folder by default, or any Optuna database URL (PostgreSQL for several
 machines). Calling :func:`tune` again continues a study up to ``n_trials`` finished trials
@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from joblib import Parallel, delayed
 
-from .registry import SCHEDULER_CODES
+from ..registry import SCHEDULER_CODES
 from .sweep import expand_grid, run_sweep
 from .train import RunConfig, RunResult
 
@@ -86,7 +86,7 @@ def study_name(code: str, budget: int, template: Mapping[str, Any]) -> str:
 
 
 def _grid(template: Mapping[str, Any], **grid: Any) -> list[RunConfig]:
-    """:func:`~hyperlr.sweep.expand_grid` over one data set: ``template`` holds the run
+    """:func:`~hyperlr.lab.sweep.expand_grid` over one data set: ``template`` holds the run
     settings (``dataset`` included), ``grid`` the schedulers, budgets, seeds and so on."""
     fixed = {name: value for name, value in template.items() if name != "dataset"}
     return expand_grid(datasets=template["dataset"], **grid, **fixed)
@@ -185,7 +185,7 @@ def tune(
         storage: an Optuna database URL; ``None``: ``results_dir/optuna.sqlite3``.
         workers: processes running trials at once, sharing the study through its storage.
         time_scale: duration scale of the search space (see :data:`SEARCH_SPACES`).
-        **template: the other :class:`~hyperlr.train.RunConfig` fields, ``dataset`` included.
+        **template: the other :class:`~hyperlr.lab.train.RunConfig` fields, ``dataset`` included.
 
     Returns:
         The study, loaded from its storage.

@@ -105,7 +105,7 @@ def sunspots() -> pd.Series:
 class SeriesData(TrainValTensors):
     """Windows of a min-max normalised series: ``x`` (n, history, 1) predicts ``y`` (n, horizon, 1).
 
-    The counterpart of :class:`hyperlr.data.ImageData` for the forecasting task: the trainer
+    The counterpart of :class:`hyperlr.lab.data.ImageData` for the forecasting task: the trainer
     uses the same attributes (``name``, ``source``, ``n_train``, ``n_val``, ``device``,
     ``augment``, :meth:`to`).
     """

@@ -26,8 +26,8 @@ import torch
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from ..registry import SCHEDULER_CODES, make_scheduler
 from .data import DATASETS, ImageData
-from .registry import SCHEDULER_CODES, make_scheduler
 from .results import ResultsStore, RunFileError
 from .series import SeriesData
 from .train import RunConfig, RunResult, _is_int, load_data, resolve_device, train_run
@@ -85,7 +85,7 @@ def expand_grid(
     """The runs of a grid: data sets x scheduler codes x their overrides x budgets x seeds.
 
     Args:
-        datasets: keys of :data:`hyperlr.data.DATASETS`.
+        datasets: keys of :data:`hyperlr.lab.data.DATASETS`.
         schedulers: codes of :data:`hyperlr.registry.SCHEDULER_CODES`.
         budgets: epoch budgets :math:`N`, integers >= 1.
         seeds: training seeds, integers >= 0.
@@ -94,7 +94,7 @@ def expand_grid(
             codes left out use the registry's defaults.
         lr: the initial learning rate, or one per scheduler code (as tuned per schedule);
             a code missing from the mapping is an error.
-        **fixed: any other :class:`~hyperlr.train.RunConfig` field, the same for every run
+        **fixed: any other :class:`~hyperlr.lab.train.RunConfig` field, the same for every run
             (``train_subset=512``, ``device="cpu"``...).
 
     Returns:
@@ -211,7 +211,7 @@ def run_sweep(
         configs: the runs, e.g. from :func:`expand_grid`; duplicates are run once.
         results_dir: the results store's folder (created if needed).
         progress: show an outer bar over the runs to train and an inner one per run.
-        data_root, download: passed to the data loaders (see :mod:`hyperlr.data`).
+        data_root, download: passed to the data loaders (see :mod:`hyperlr.lab.data`).
         workers: runs trained at once through joblib: worker processes on this machine by
             default (each with an equal share of the CPU threads), or the machines of a Dask or
             Ray cluster inside ``joblib.parallel_config(backend="dask")`` (they must see

@@ -1,8 +1,8 @@
 """From stored runs to the paper's tables: seed-averaged curves, SLCD, Diff and power fits.
 
-The experiment chapters hand the tidy frame of :func:`hyperlr.results.runs_to_frame` to
+The experiment chapters hand the tidy frame of :func:`hyperlr.lab.results.runs_to_frame` to
 :func:`seed_curves`, which averages over seeds into the same long shape as the authors'
-published curves (:func:`hyperlr.paper.load_paper_curves`): one row per scheduler, budget and
+published curves (:func:`hyperlr.lab.paper.load_paper_curves`): one row per scheduler, budget and
 epoch with the seed mean, minimum and maximum. The table functions work on that shape, so the
 book computes its own tables exactly as it recomputes the paper's.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .metrics import diff, power_fit, slcd
+from ..metrics import diff, power_fit, slcd
 
 __all__ = [
     "budget_pairs",
@@ -31,7 +31,7 @@ def seed_curves(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Average a metric's per-epoch curve over seeds, per scheduler setting and budget.
 
     Args:
-        runs: the tidy frame of :func:`hyperlr.results.runs_to_frame` (one row per run and
+        runs: the tidy frame of :func:`hyperlr.lab.results.runs_to_frame` (one row per run and
             epoch); runs differing only in ``seed`` are averaged.
         metric: a per-epoch column, e.g. ``"val_loss"``, ``"val_accuracy"`` or ``"val_mae"``.
 

@@ -2,7 +2,7 @@
 
 A run is fully described by a :class:`RunConfig` (task, model, schedule, budget, seed, optimiser
 settings, subsets); :func:`train_run` trains it and returns a :class:`RunResult` with its
-per-epoch curves, which :mod:`hyperlr.results` stores under a hash of the configuration.
+per-epoch curves, which :mod:`hyperlr.lab.results` stores under a hash of the configuration.
 
 The loop is written for speed on small models: the whole data set lives on the training device,
 each epoch's shuffle and augmentation happen there, and the losses are summed on the device and
@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..registry import SCHEDULER_CODES, is_per_batch, make_scheduler
 from .data import DATASET_TASKS, DATASETS, ImageData, load_dataset, random_crop_flip
 from .models import MODELS, make_model
-from .registry import SCHEDULER_CODES, is_per_batch, make_scheduler
 from .series import SeriesData
 
 __all__ = [
@@ -122,12 +122,12 @@ class RunConfig:
     naming the field and what it accepts.
 
     Attributes:
-        dataset: a key of :data:`hyperlr.data.DATASETS`: ``digits``, ``fashion_mnist``,
+        dataset: a key of :data:`hyperlr.lab.data.DATASETS`: ``digits``, ``fashion_mnist``,
             ``cifar10`` (classification) or ``oscillator``, ``sunspots`` (forecasting).
         scheduler: a code of :data:`hyperlr.registry.SCHEDULER_CODES`.
         epochs: the budget :math:`N`, in epochs.
         seed: seeds the model's initialisation, the shuffling and the augmentation.
-        model: a key of :data:`hyperlr.models.MODELS` solving the data set's task; ``None``
+        model: a key of :data:`hyperlr.lab.models.MODELS` solving the data set's task; ``None``
             picks the task's default (:data:`DEFAULT_MODELS`).
         scheduler_overrides: keyword settings for the schedule (e.g. ``{"upper_bound": 400}``),
             passed to :func:`hyperlr.registry.make_scheduler`; JSON values only.
@@ -444,7 +444,7 @@ def train_run(
     :func:`hyperlr.registry.is_per_batch` says so, otherwise once per epoch after validation
     (the paper's order), so epoch :math:`e` (0-based) trains at :math:`\\eta(e)`. Each epoch
     shuffles the training set (the last batch may be smaller) and, for augmented sets, applies
-    :func:`hyperlr.data.random_crop_flip` to each batch.
+    :func:`hyperlr.lab.data.random_crop_flip` to each batch.
 
     Repeatability: the model is initialised from ``seed`` (without touching the global RNG)
     and one generator on the training device, seeded from ``seed``, drives shuffling and
@@ -462,7 +462,7 @@ def train_run(
         data: the data set, if already loaded (it must match ``config``); moved to the device.
         progress: show a tqdm bar over epochs.
         data_root, download: where to look for the data set and whether torchvision may
-            download it, when ``data`` is not given (see :mod:`hyperlr.data`).
+            download it, when ``data`` is not given (see :mod:`hyperlr.lab.data`).
 
     Returns:
         The run's :class:`RunResult`.
