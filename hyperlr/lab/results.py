@@ -40,7 +40,7 @@ from typing import Any
 
 import pandas as pd
 
-from .train import HISTORY_KEYS, RunConfig, RunResult, history_keys
+from .runs import HISTORY_KEYS, RunConfig, RunResult, history_keys
 
 __all__ = ["SCHEMA", "ResultsStore", "RunFileError", "read_run", "runs_to_frame", "write_run"]
 
@@ -87,6 +87,7 @@ def _payload(result: RunResult) -> dict[str, Any]:
         "dataset": {"name": result.dataset, "source": result.dataset_source},
         "versions": dict(result.versions),
         "finished_at": result.finished_at,
+        "group_size": result.group_size,
         **({"forecasts": result.forecasts} if result.forecasts is not None else {}),
     }
 
@@ -194,6 +195,10 @@ def _parse(path: Path, payload: Any) -> RunResult:
         and len(forecasts["val_index"]) == len(forecasts["prediction"])
     ):
         raise RunFileError(path, "field 'forecasts' must pair 'val_index' with 'prediction'")
+    # Files written before grouped training lack the field: those runs were trained alone.
+    group_size = payload.get("group_size", 1)
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+        raise RunFileError(path, f"field 'group_size' must be an integer >= 1, got {group_size!r}")
     return RunResult(
         config=config,
         history={
@@ -209,6 +214,7 @@ def _parse(path: Path, payload: Any) -> RunResult:
         versions=dict(payload["versions"]),
         finished_at=payload["finished_at"],
         forecasts=forecasts,
+        group_size=group_size,
     )
 
 
@@ -238,6 +244,7 @@ _PROVENANCE_COLUMNS = (
     "device_name",
     "precision",
     "wall_time_s",
+    "group_size",
     "finished_at",
 )
 
@@ -261,7 +268,7 @@ def runs_to_frame(runs: Iterable[RunResult]) -> pd.DataFrame:
     the runs have (``val_accuracy`` for classification, ``val_mae`` for forecasting, ``NaN``
     where a run's task has no such curve); and the provenance (``dataset_source``, ``device``
     -- the device the run used, ``device_name``, ``precision``, ``wall_time_s``,
-    ``finished_at``).
+    ``group_size``, ``finished_at``).
     """
     rows: list[dict[str, Any]] = []
     override_columns: dict[str, None] = {}  # ordered sets

@@ -29,8 +29,9 @@ from tqdm import tqdm
 from ..registry import SCHEDULER_CODES, make_scheduler
 from .data import DATASETS, ImageData
 from .results import ResultsStore, RunFileError
+from .runs import RunConfig, RunResult, _is_int
 from .series import SeriesData
-from .train import RunConfig, RunResult, _is_int, load_data, resolve_device, train_run
+from .train import load_data, resolve_device, train_run
 
 __all__ = ["expand_grid", "missing_runs", "run_sweep"]
 

@@ -1,8 +1,12 @@
-"""One training run of an experiment: configuration, loop and record.
+"""One training run of an experiment: the loop.
 
-A run is fully described by a :class:`RunConfig` (task, model, schedule, budget, seed, optimiser
-settings, subsets); :func:`train_run` trains it and returns a :class:`RunResult` with its
-per-epoch curves, which :mod:`hyperlr.lab.results` stores under a hash of the configuration.
+What a run is lives in :mod:`hyperlr.lab.runs` (:class:`RunConfig`, :class:`RunResult`, both
+re-exported here); :func:`train_run` trains one run and returns its per-epoch curves, which
+:mod:`hyperlr.lab.results` stores under a hash of the configuration. The per-run pieces of the
+loop (model, optimizer and schedule set up from the config, the epoch's shuffle and batches,
+the optimizer and schedule steps, the losses, validation and the epoch's record) are
+:class:`RunState`'s and the module's helpers, which :func:`hyperlr.lab.grouped.train_runs`
+shares to train many runs at once.
 
 The loop is written for speed on small models: the whole data set lives on the training device,
 each epoch's shuffle and augmentation happen there, and the losses are summed on the device and
@@ -11,14 +15,10 @@ read back once per epoch, so the host never waits for the device inside an epoch
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import math
 import platform
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from os import PathLike
@@ -28,282 +28,34 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..registry import SCHEDULER_CODES, is_per_batch, make_scheduler
-from .data import DATASET_TASKS, DATASETS, ImageData, load_dataset, random_crop_flip
-from .models import MODELS, make_model
+from ..registry import is_per_batch, make_scheduler
+from .data import DATASET_TASKS, ImageData, load_dataset, random_crop_flip
+from .models import make_model
+from .runs import (
+    DEFAULT_MODELS,
+    HISTORY_KEYS,
+    OPTIMIZERS,
+    RunConfig,
+    RunResult,
+    history_keys,
+)
 from .series import SeriesData
 
 __all__ = [
     "DEFAULT_MODELS",
     "HISTORY_KEYS",
+    "OPTIMIZERS",
     "RunConfig",
     "RunResult",
+    "RunState",
     "load_data",
     "resolve_device",
     "history_keys",
     "train_run",
 ]
 
-#: The per-epoch curves of a run, by task, in the order a results file lists them. ``epoch``
-#: counts from 1; ``lr`` is the first param group's learning rate at the epoch's first batch;
-#: the losses are label-smoothed cross-entropies (classification) or Huber losses with
-#: delta 1 on the normalised series (forecasting), train as the mean over the epoch's batches
-#: as trained, validation as the mean over the validation set after the epoch; the metric is
-#: the validation accuracy or the validation mean absolute error (normalised units);
-#: ``epoch_time_s`` is the epoch's wall time, validation included.
-HISTORY_KEYS: dict[str, tuple[str, ...]] = {
-    "classification": ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "epoch_time_s"),
-    "forecasting": ("epoch", "train_loss", "val_loss", "val_mae", "lr", "epoch_time_s"),
-}
-
-
-def _schedulefree_adamw(params: Any, **kwargs: Any) -> torch.optim.Optimizer:
-    import schedulefree
-
-    return schedulefree.AdamWScheduleFree(params, **kwargs)
-
-
-#: Optimizers by name, each built as ``cls(params, lr=, weight_decay=)`` with its other
-#: settings at their defaults: AdamW, the paper's, and schedule-free AdamW (Defazio et al.,
-#: 2024), a competitor that needs no decaying schedule (pair it with code ``N``).
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "adamw": torch.optim.AdamW,
-    "schedulefree_adamw": _schedulefree_adamw,
-}
-
-#: The model a run uses when its config names none, by task.
-DEFAULT_MODELS: dict[str, str] = {"classification": "simple_cnn", "forecasting": "lstm_seq2seq"}
-
 # Validation runs without gradients, so it can take larger batches than training.
 _EVAL_BATCH_SIZE = 1024
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _json_copy(value: Any) -> dict[str, Any] | None:
-    """A JSON round-trip copy of a str-keyed mapping, or None when it is not one."""
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        return None
-    try:
-        return json.loads(json.dumps(dict(value), sort_keys=True, allow_nan=False))
-    except (TypeError, ValueError):
-        return None
-
-
-@functools.cache
-def _field_defaults() -> dict[str, Any]:
-    """RunConfig's field defaults (``model``'s ``None`` never survives construction)."""
-    defaults = {}
-    for f in fields(RunConfig):
-        if f.default is not MISSING:
-            defaults[f.name] = f.default
-        elif f.default_factory is not MISSING:
-            defaults[f.name] = f.default_factory()
-    return defaults
-
-
-def history_keys(dataset: str) -> tuple[str, ...]:
-    """The per-epoch curves recorded for a run on ``dataset`` (see :data:`HISTORY_KEYS`)."""
-    return HISTORY_KEYS[DATASET_TASKS[dataset]]
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that decides what one training run computes.
-
-    Two runs with equal configurations (``device`` aside) are the same experiment and share a
-    :attr:`key`. The fields are validated on construction; a bad value raises ``ValueError``
-    naming the field and what it accepts.
-
-    Attributes:
-        dataset: a key of :data:`hyperlr.lab.data.DATASETS`: ``digits``, ``fashion_mnist``,
-            ``cifar10`` (classification) or ``oscillator``, ``sunspots`` (forecasting).
-        scheduler: a code of :data:`hyperlr.registry.SCHEDULER_CODES`.
-        epochs: the budget :math:`N`, in epochs.
-        seed: seeds the model's initialisation, the shuffling and the augmentation.
-        model: a key of :data:`hyperlr.lab.models.MODELS` solving the data set's task; ``None``
-            picks the task's default (:data:`DEFAULT_MODELS`).
-        scheduler_overrides: keyword settings for the schedule (e.g. ``{"upper_bound": 400}``),
-            passed to :func:`hyperlr.registry.make_scheduler`; JSON values only.
-        lr: the optimizer's initial learning rate :math:`\\eta_{init}`.
-        weight_decay: AdamW's decoupled weight decay.
-        batch_size: training batch size.
-        label_smoothing: the cross-entropy's label smoothing (classification only).
-        train_subset, val_subset: train / validate on a seeded random subset of this many
-            images (``None``: all).
-        data_seed: seeds the subsets (and the digits split); kept apart from ``seed`` so that
-            all seeds of an experiment see the same data.
-        augment: apply the paper's random crop and flip; ``None`` follows the data set
-            (on for CIFAR-10 only).
-        model_options: the model's own settings, e.g. ``{"channels": 32}`` for a narrower
-            SimpleCNN or ``{"hidden_size": 32, "num_layers": 2}`` for the LSTM (JSON values).
-        data_options: the data loader's own settings, e.g. ``{"zeta": 0.01, "stride": 5}``
-            for the oscillator (JSON values).
-        optimizer: a key of :data:`OPTIMIZERS`: ``"adamw"`` (the paper's) or
-            ``"schedulefree_adamw"``.
-        device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
-            Not part of :attr:`key`: where a run was computed does not change what it is.
-    """
-
-    dataset: str
-    scheduler: str
-    epochs: int
-    seed: int = 0
-    model: str | None = None
-    scheduler_overrides: Mapping[str, Any] = field(default_factory=dict)
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    batch_size: int = 128
-    label_smoothing: float = 0.1
-    train_subset: int | None = None
-    val_subset: int | None = None
-    data_seed: int = 0
-    augment: bool | None = None
-    model_options: Mapping[str, Any] = field(default_factory=dict)
-    data_options: Mapping[str, Any] = field(default_factory=dict)
-    optimizer: str = "adamw"
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        def fail(name: str, accepted: str) -> None:
-            raise ValueError(f"{name} must be {accepted}, got {getattr(self, name)!r}")
-
-        if self.dataset not in DATASETS:
-            fail("dataset", f"one of {', '.join(DATASETS)}")
-        if self.scheduler not in SCHEDULER_CODES:
-            fail("scheduler", f"a scheduler code, one of {', '.join(SCHEDULER_CODES)}")
-        task = DATASET_TASKS[self.dataset]
-        if self.model is None:
-            object.__setattr__(self, "model", DEFAULT_MODELS[task])
-        elif self.model not in MODELS or MODELS[self.model].task != task:
-            solving = [name for name, spec in MODELS.items() if spec.task == task]
-            fail("model", f"a {task} model for {self.dataset!r}, one of {', '.join(solving)}")
-        for name in ("epochs", "batch_size"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
-                fail(name, "an integer >= 1")
-        for name in ("seed", "data_seed"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 0:
-                fail(name, "an integer >= 0")
-        for name in ("train_subset", "val_subset"):
-            value = getattr(self, name)
-            if value is not None and (not _is_int(value) or value < 1):
-                fail(name, "None or an integer >= 1")
-        if self.optimizer not in OPTIMIZERS:
-            fail("optimizer", f"one of {', '.join(OPTIMIZERS)}")
-        if not _is_real(self.lr) or self.lr <= 0:
-            fail("lr", "a finite number > 0")
-        if not _is_real(self.weight_decay) or self.weight_decay < 0:
-            fail("weight_decay", "a finite number >= 0")
-        if not _is_real(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
-            fail("label_smoothing", "a number in [0, 1)")
-        if self.augment is not None and not isinstance(self.augment, bool):
-            fail("augment", "None, True or False")
-        if not isinstance(self.device, str):
-            fail("device", 'a device string such as "auto", "cpu" or "cuda"')
-        if self.device != "auto":
-            try:
-                torch.device(self.device)
-            except RuntimeError:
-                fail("device", '"auto" or a torch device string such as "cpu" or "cuda:0"')
-        # A JSON round trip both checks the settings and copies them, so the config cannot
-        # change behind its key.
-        for name in ("scheduler_overrides", "model_options", "data_options"):
-            copied = _json_copy(getattr(self, name))
-            if copied is None:
-                fail(name, "a mapping from setting names (str) to JSON values")
-            object.__setattr__(self, name, copied)
-        # Canonical number types, so that lr=1 and lr=1.0 are the same experiment.
-        for name in ("lr", "weight_decay", "label_smoothing"):
-            object.__setattr__(self, name, float(getattr(self, name)))
-
-    def __hash__(self) -> int:
-        # The generated hash would fail on the overrides dict; equal configs have equal keys.
-        return hash((self.key, self.device))
-
-    def to_dict(self) -> dict[str, Any]:
-        """All fields as plain JSON values."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("scheduler_overrides", "model_options", "data_options"):
-            data[name] = dict(data[name])
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
-        """The config of :meth:`to_dict`'s output; unknown or missing fields raise ValueError."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown RunConfig field(s): {', '.join(unknown)}")
-        try:
-            return cls(**data)
-        except TypeError as error:  # a required field is missing
-            raise ValueError(f"incomplete RunConfig: {error}") from None
-
-    def canonical_json(self) -> str:
-        """The configuration as one canonical JSON string, ``device`` excluded.
-
-        Keys sorted, no spaces, numbers in Python's shortest round-trip form: equal
-        configurations give equal strings on every machine. Fields at their default value are
-        left out, so that a field added later (with a default that keeps the old behaviour)
-        leaves the keys of every stored run unchanged. The flip side, a rule for maintainers:
-        never change a field's default; add a new field instead.
-        """
-        data = self.to_dict()
-        del data["device"]
-        defaults = _field_defaults()
-        kept = {k: v for k, v in data.items() if k not in defaults or v != defaults[k]}
-        return json.dumps(kept, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-    @property
-    def key(self) -> str:
-        """The first 16 hex digits of the SHA-256 of :meth:`canonical_json`."""
-        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """One finished run: its configuration, curves and provenance.
-
-    Attributes:
-        config: what was run.
-        history: the per-epoch curves, :data:`HISTORY_KEYS` mapped to lists of ``epochs``
-            values (``nan`` where a loss diverged).
-        wall_time_s: wall time of the whole run (data transfer, model setup and training).
-        device: the device used (``"cpu"``, ``"cuda:0"``).
-        device_name: the accelerator's or processor's name, with the CPU thread count.
-        precision: ``"float32"`` or ``"bfloat16-autocast"``.
-        dataset: the data set's name.
-        dataset_source: where its files came from.
-        versions: python, torch, torchvision and hyperlr versions.
-        finished_at: UTC time the run finished, ISO 8601.
-        forecasts: forecasting runs only: the trained model's predictions for a few fixed
-            validation windows (``val_index``: their positions in the validation set;
-            ``prediction``: one list of ``horizon`` normalised values per window), so that a
-            chapter can draw forecasts against the truth without retraining; ``None`` otherwise.
-    """
-
-    config: RunConfig
-    history: dict[str, list[float]]
-    wall_time_s: float
-    device: str
-    device_name: str
-    precision: str
-    dataset: str
-    dataset_source: str
-    versions: dict[str, str]
-    finished_at: str
-    forecasts: dict[str, list] | None = None
-
-    @property
-    def final(self) -> dict[str, float]:
-        """The last epoch's values."""
-        return {name: values[-1] for name, values in self.history.items()}
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -400,23 +152,193 @@ def _example_forecasts(model: torch.nn.Module, data: SeriesData, autocast: Any) 
     }
 
 
+def autocast_for(device: torch.device) -> Callable[[], torch.autocast]:
+    """The forward pass's precision context: bfloat16 autocast on CUDA, float32 elsewhere."""
+    enabled = device.type == "cuda"
+
+    def autocast() -> torch.autocast:
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    return autocast
+
+
+def _precision(device: torch.device) -> str:
+    return "bfloat16-autocast" if device.type == "cuda" else "float32"
+
+
+#: ``batch_sums(x, y) -> (summed loss, summed metric)`` of a validation batch.
+BatchSums = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
 @torch.no_grad()
 def _evaluate(
-    model: torch.nn.Module, data: ImageData | SeriesData, config: RunConfig, autocast: Any
+    batch_sums: BatchSums, data: ImageData | SeriesData
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed validation loss and summed metric, as device tensors."""
-    model.eval()
-    task = DATASET_TASKS[config.dataset]
-    loss_sum = torch.zeros((), device=data.device)
-    metric_sum = torch.zeros((), device=data.device)
+    """Summed validation loss and summed metric over the validation set, as device tensors.
+
+    ``batch_sums`` gives one batch's sums: scalars for one model, one value per run for a group.
+    """
+    loss_sum = metric_sum = torch.zeros((), device=data.device)
     for start in range(0, data.n_val, _EVAL_BATCH_SIZE):
         x = data.x_val[start : start + _EVAL_BATCH_SIZE]
         y = data.y_val[start : start + _EVAL_BATCH_SIZE]
-        with autocast():
-            output = model(x)
-        loss_sum += _summed_loss(config, output, y)
-        metric_sum += _summed_metric(output, y, task)
+        loss, metric = batch_sums(x, y)
+        loss_sum = loss_sum + loss
+        metric_sum = metric_sum + metric
     return loss_sum, metric_sum
+
+
+class RunState:
+    """One run in training: its model, optimizer, schedule, generator and curves so far.
+
+    Built from a config as :func:`train_run` builds it; each method is one piece of an epoch,
+    in the order the loop calls them::
+
+        order = state.start_epoch()                     # lr recorded, train mode, shuffle
+        for step in range(state.steps_per_epoch):
+            x, y = state.batch(order, step)             # the run's own augmentation
+            ... forward, summed loss, state.zero_grad(), backward ...
+            state.step()                                # optimizer (and per-batch schedule)
+        state.start_evaluation()                        # eval mode
+        ... validation sums ...
+        state.end_epoch(train_sum, val_sum, metric_sum, seconds)  # per-epoch schedule, record
+
+    :func:`train_run` drives one state; :func:`hyperlr.lab.grouped.train_runs` drives many with
+    one forward and backward per step. The forward and backward are the caller's: the model's
+    parameters are leaves owned by this state's optimizer.
+    """
+
+    def __init__(self, config: RunConfig, data: ImageData | SeriesData) -> None:
+        device = data.device
+        self.config = config
+        self.task = DATASET_TASKS[config.dataset]
+        self.metric_name = HISTORY_KEYS[self.task][3]
+        # Initialise the model from the run's seed without disturbing the caller's global RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.model = make_model(config.model, data, **config.model_options)
+        self.model.to(device)
+        self.optimizer = OPTIMIZERS[config.optimizer](
+            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        # Schedule-free AdamW evaluates at an average of its iterates: it must be told which
+        # mode it is in. Plain AdamW has no such switch.
+        self._train_mode = getattr(self.optimizer, "train", None)
+        self._eval_mode = getattr(self.optimizer, "eval", None)
+        self.steps_per_epoch = math.ceil(data.n_train / config.batch_size)
+        self.scheduler = make_scheduler(
+            config.scheduler,
+            self.optimizer,
+            config.epochs,
+            self.steps_per_epoch,
+            **config.scheduler_overrides,
+        )
+        self.per_batch = is_per_batch(config.scheduler)
+        self.augment = data.augment if config.augment is None else config.augment
+        self._pad_value = data.pad_value if self.augment else None
+        self.generator = torch.Generator(device=device).manual_seed(config.seed)
+        self.history: dict[str, list[float]] = {name: [] for name in HISTORY_KEYS[self.task]}
+        self._data = data
+        self._lr = math.nan
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history["epoch"])
+
+    @property
+    def finished(self) -> bool:
+        return self.epochs_done >= self.config.epochs
+
+    def start_epoch(self) -> torch.Tensor:
+        """Record the epoch's learning rate, switch to training mode; the epoch's shuffle."""
+        self._lr = float(self.optimizer.param_groups[0]["lr"])
+        self.model.train()
+        if self._train_mode is not None:
+            self._train_mode()
+        data = self._data
+        return torch.randperm(data.n_train, generator=self.generator, device=data.device)
+
+    def batch(self, order: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch ``step`` of the epoch's ``order``, augmented from the run's generator."""
+        size = self.config.batch_size
+        index = order[step * size : (step + 1) * size]
+        x, y = self._data.x_train[index], self._data.y_train[index]
+        if self.augment:
+            x = random_crop_flip(x, self.generator, fill=self._pad_value)
+        return x, y
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        """The optimizer's step, and the schedule's where it steps per batch."""
+        self.optimizer.step()
+        if self.per_batch:
+            self.scheduler.step()
+
+    def start_evaluation(self) -> None:
+        """Evaluation mode for the model and (schedule-free) optimizer."""
+        self.model.eval()
+        if self._eval_mode is not None:
+            self._eval_mode()
+
+    def end_epoch(
+        self, train_sum: float, val_sum: float, metric_sum: float, seconds: float
+    ) -> dict[str, float]:
+        """Step a per-epoch schedule (after validation, the paper's order) and record the epoch.
+
+        The sums are over the epoch's training examples and the validation set; the record
+        holds their means (see :data:`HISTORY_KEYS`).
+        """
+        if not self.per_batch:
+            self.scheduler.step()
+        data = self._data
+        record = {
+            "epoch": self.epochs_done + 1,
+            "train_loss": train_sum / data.n_train,
+            "val_loss": val_sum / data.n_val,
+            self.metric_name: metric_sum / data.n_val,
+            "lr": self._lr,
+            "epoch_time_s": seconds,
+        }
+        for name, value in record.items():
+            self.history[name].append(value)
+        return record
+
+    def batch_sums(self, autocast: Callable[[], torch.autocast]) -> BatchSums:
+        """This run's validation sums of a batch, computed by its own model."""
+
+        def sums(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            with autocast():
+                output = self.model(x)
+            return (
+                _summed_loss(self.config, output, y),
+                _summed_metric(output, y, self.task),
+            )
+
+        return sums
+
+    def result(self, wall_time_s: float, group_size: int = 1) -> RunResult:
+        """The finished run's record (with its example forecasts for a forecasting run)."""
+        data = self._data
+        device = data.device
+        forecasts = None
+        if self.task == "forecasting":
+            forecasts = _example_forecasts(self.model, data, autocast_for(device))
+        return RunResult(
+            config=self.config,
+            history=self.history,
+            wall_time_s=wall_time_s,
+            device=str(device),
+            device_name=_device_name(device),
+            precision=_precision(device),
+            dataset=data.name,
+            dataset_source=data.source,
+            versions=_versions(),
+            finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            forecasts=forecasts,
+            group_size=group_size,
+        )
 
 
 def train_run(
@@ -473,39 +395,10 @@ def train_run(
         data = load_data(config, root=data_root, download=download)
     _check_data(config, data)
     data = data.to(device)
+    run = RunState(config, data)
+    autocast = autocast_for(device)
+    model = run.model
 
-    # Initialise the model from the run's seed without disturbing the caller's global RNG.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        model = make_model(config.model, data, **config.model_options)
-    model.to(device)
-    optimizer = OPTIMIZERS[config.optimizer](
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    # Schedule-free AdamW evaluates at an average of its iterates: it must be told which mode
-    # it is in. Plain AdamW has no such switch.
-    optimizer_mode = getattr(optimizer, "train", None), getattr(optimizer, "eval", None)
-    steps_per_epoch = math.ceil(data.n_train / config.batch_size)
-    scheduler = make_scheduler(
-        config.scheduler,
-        optimizer,
-        config.epochs,
-        steps_per_epoch,
-        **config.scheduler_overrides,
-    )
-    per_batch = is_per_batch(config.scheduler)
-    augment = data.augment if config.augment is None else config.augment
-    pad_value = data.pad_value if augment else None
-    task = DATASET_TASKS[config.dataset]
-    metric_name = HISTORY_KEYS[task][3]
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-
-    use_amp = device.type == "cuda"
-
-    def autocast() -> torch.autocast:
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp)
-
-    history: dict[str, list[float]] = {name: [] for name in HISTORY_KEYS[task]}
     bar = tqdm(
         range(1, config.epochs + 1),
         desc=f"{config.dataset} {config.scheduler} N={config.epochs} seed={config.seed}",
@@ -513,66 +406,28 @@ def train_run(
         disable=not progress,
         leave=False,
     )
-    for epoch in bar:
+    for _ in bar:
         epoch_start = time.perf_counter()
-        lr = float(optimizer.param_groups[0]["lr"])
-        model.train()
-        if optimizer_mode[0] is not None:
-            optimizer_mode[0]()
-        order = torch.randperm(data.n_train, generator=generator, device=device)
+        order = run.start_epoch()
         loss_sum = torch.zeros((), device=device)
-        for step in range(steps_per_epoch):
-            index = order[step * config.batch_size : (step + 1) * config.batch_size]
-            x, y = data.x_train[index], data.y_train[index]
-            if augment:
-                x = random_crop_flip(x, generator, fill=pad_value)
+        for step in range(run.steps_per_epoch):
+            x, y = run.batch(order, step)
             with autocast():
                 output = model(x)
             summed = _summed_loss(config, output, y)
-            optimizer.zero_grad(set_to_none=True)
-            (summed / len(index)).backward()
-            optimizer.step()
-            if per_batch:
-                scheduler.step()
+            run.zero_grad()
+            (summed / len(y)).backward()
+            run.step()
             # Summed on the device: reading loss.item() here would stall every batch.
             loss_sum += summed.detach()
-        if optimizer_mode[1] is not None:
-            optimizer_mode[1]()
-        val_loss_sum, metric_sum = _evaluate(model, data, config, autocast)
-        if not per_batch:
-            scheduler.step()
+        run.start_evaluation()
+        val_loss_sum, metric_sum = _evaluate(run.batch_sums(autocast), data)
         # The epoch's only host-device synchronisation.
-        train_total, val_total, metric_total = torch.stack(
-            [loss_sum, val_loss_sum, metric_sum]
-        ).tolist()
-        record = {
-            "epoch": epoch,
-            "train_loss": train_total / data.n_train,
-            "val_loss": val_total / data.n_val,
-            metric_name: metric_total / data.n_val,
-            "lr": lr,
-            "epoch_time_s": time.perf_counter() - epoch_start,
-        }
-        for name, value in record.items():
-            history[name].append(value)
+        sums = torch.stack([loss_sum, val_loss_sum, metric_sum]).tolist()
+        record = run.end_epoch(*sums, time.perf_counter() - epoch_start)
         bar.set_postfix(
-            val_loss=f"{record['val_loss']:.4g}", **{metric_name: f"{record[metric_name]:.4g}"}
+            val_loss=f"{record['val_loss']:.4g}",
+            **{run.metric_name: f"{record[run.metric_name]:.4g}"},
         )
     bar.close()
-
-    forecasts = None
-    if task == "forecasting":
-        forecasts = _example_forecasts(model, data, autocast)
-    return RunResult(
-        config=config,
-        history=history,
-        wall_time_s=time.perf_counter() - start_time,
-        device=str(device),
-        device_name=_device_name(device),
-        precision="bfloat16-autocast" if use_amp else "float32",
-        dataset=data.name,
-        dataset_source=data.source,
-        versions=_versions(),
-        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        forecasts=forecasts,
-    )
+    return run.result(time.perf_counter() - start_time)
