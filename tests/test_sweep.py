@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hyperlr.lab import sweep as hsweep
 from hyperlr.lab.results import ResultsStore, RunFileError
 from hyperlr.lab.sweep import expand_grid, missing_runs, run_sweep
+from hyperlr.lab.train import RunState
 
 TINY = {"train_subset": 128, "val_subset": 64, "batch_size": 64, "device": "cpu"}
 
@@ -20,17 +20,24 @@ def grid(**changes):
 
 @pytest.fixture
 def count_training(monkeypatch):
-    """Count train_run calls; fail on the call numbered ``fail_on`` (if set)."""
-    calls = {"n": 0, "fail_on": None}
-    real = hsweep.train_run
+    """Count runs started (alone or in groups); fail when starting run number ``fail_on`` or
+    ending any run's epoch number ``fail_at_epoch`` (if set)."""
+    calls = {"n": 0, "fail_on": None, "fail_at_epoch": None}
+    real_init, real_end_epoch = RunState.__init__, RunState.end_epoch
 
-    def counted(*args, **kwargs):
+    def counted_init(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == calls["fail_on"]:
             raise RuntimeError("killed midway")
-        return real(*args, **kwargs)
+        real_init(self, *args, **kwargs)
 
-    monkeypatch.setattr(hsweep, "train_run", counted)
+    def end_epoch(self, *args, **kwargs):
+        if self.epochs_done + 1 == calls["fail_at_epoch"]:
+            raise RuntimeError("killed midway")
+        return real_end_epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunState, "__init__", counted_init)
+    monkeypatch.setattr(RunState, "end_epoch", end_epoch)
     return calls
 
 
@@ -63,7 +70,7 @@ def test_interrupted_sweep_resumes(tmp_path, count_training):
     configs = grid(schedulers=["N", "H", "C"])
     count_training["fail_on"] = 2
     with pytest.raises(RuntimeError, match="killed midway"):
-        run_sweep(configs, tmp_path, progress=False)
+        run_sweep(configs, tmp_path, progress=False, group_size=1)
     store = ResultsStore(tmp_path)
     runs, problems = store.scan()
     assert [r.config for r in runs] == [configs[0]] and problems == []
@@ -71,12 +78,35 @@ def test_interrupted_sweep_resumes(tmp_path, count_training):
     first_file = store.path_for(configs[0]).read_bytes()
 
     count_training["fail_on"] = None
-    results = run_sweep(configs, tmp_path, progress=False)
+    results = run_sweep(configs, tmp_path, progress=False, group_size=1)
     assert count_training["n"] == 2 + 2  # the failed call, then only the two missing runs
     assert [r.config for r in results] == configs
     assert store.path_for(configs[0]).read_bytes() == first_file
     runs, problems = store.scan()
     assert len(runs) == 3 and problems == []
+
+
+def test_interrupted_group_keeps_its_finished_runs(tmp_path, count_training):
+    configs = grid(schedulers=["N", "H", "C"], budgets=[1, 2])
+    count_training["fail_at_epoch"] = 2  # the group dies in its second epoch
+    with pytest.raises(RuntimeError, match="killed midway"):
+        run_sweep(configs, tmp_path, progress=False)
+    store = ResultsStore(tmp_path)
+    runs, problems = store.scan()
+    assert sorted(r.config.key for r in runs) == sorted(c.key for c in configs if c.epochs == 1)
+    assert problems == [] and {r.group_size for r in runs} == {6}
+
+    count_training["fail_at_epoch"] = None
+    results = run_sweep(configs, tmp_path, progress=False)
+    assert count_training["n"] == 6 + 3  # then only the three unfinished runs, as one group
+    assert [r.config for r in results] == configs
+    assert [r.group_size for r in results if r.config.epochs == 2] == [3] * 3
+
+
+def test_bad_group_size_fails_before_training(tmp_path, count_training):
+    with pytest.raises(ValueError, match="group_size"):
+        run_sweep(grid(), tmp_path, progress=False, group_size=0)
+    assert count_training["n"] == 0
 
 
 def test_invalid_stored_file_stops_the_sweep_before_training(tmp_path, count_training):

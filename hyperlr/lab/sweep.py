@@ -7,8 +7,8 @@ x seeds) and hands them to :func:`run_sweep`, which
    seeds, scheduler settings the schedule refuses, an unwritable results folder, and invalid
    files already in the store for the listed runs all raise at once;
 2. loads every listed run the store already has;
-3. trains the missing ones, each written atomically to the store as soon as it finishes, under
-   an outer progress bar.
+3. trains the missing ones in groups (:mod:`hyperlr.lab.grouped`), each run written
+   atomically to the store as soon as it finishes, under an outer progress bar.
 
 So a sweep killed midway loses only the run in progress and resumes where it stopped, and
 running the same list twice trains nothing the second time.
@@ -28,10 +28,11 @@ from tqdm import tqdm
 
 from ..registry import SCHEDULER_CODES, make_scheduler
 from .data import DATASETS, ImageData
+from .grouped import DEFAULT_GROUP_SIZE, group_runs, train_runs
 from .results import ResultsStore, RunFileError
 from .runs import RunConfig, RunResult, _is_int
 from .series import SeriesData
-from .train import load_data, resolve_device, train_run
+from .train import load_data, resolve_device
 
 __all__ = ["expand_grid", "missing_runs", "run_sweep"]
 
@@ -201,8 +202,14 @@ def run_sweep(
     data_root: str | os.PathLike[str] | None = None,
     download: bool = True,
     workers: int = 1,
+    group_size: int | None = DEFAULT_GROUP_SIZE,
 ) -> list[RunResult]:
     """Load the stored runs of ``configs`` and train (and store) the missing ones.
+
+    The missing runs train in groups (:func:`hyperlr.lab.grouped.train_runs`): runs that share
+    data and model, up to ``group_size`` at a time, share each forward and backward pass, each
+    with its own optimizer and schedule, and give the same curves as alone (to float
+    rounding). Each run is stored the moment it ends, with the size of its group.
 
     Everything that can be checked is checked before the first run trains: the configurations
     and their schedules, the results folder, the existing files of the listed runs, and the
@@ -211,14 +218,18 @@ def run_sweep(
     Args:
         configs: the runs, e.g. from :func:`expand_grid`; duplicates are run once.
         results_dir: the results store's folder (created if needed).
-        progress: show an outer bar over the runs to train and an inner one per run.
+        progress: show an outer bar over the runs to train and an inner one per group.
         data_root, download: passed to the data loaders (see :mod:`hyperlr.lab.data`).
         workers: runs trained at once through joblib: worker processes on this machine by
             default (each with an equal share of the CPU threads), or the machines of a Dask or
             Ray cluster inside ``joblib.parallel_config(backend="dask")`` (they must see
             ``results_dir`` on a shared disk). Runs are independent and each is written
             atomically, so no number of workers corrupts or duplicates a stored run. Results of
-            the same configuration can differ in the last bits between thread counts.
+            the same configuration can differ in the last bits between thread counts. Each
+            worker trains whole groups.
+        group_size: most runs trained together (``None``: all that can share a group; 1: one
+            run at a time, as :func:`~hyperlr.lab.train.train_run` alone). A run interrupted
+            with its group is trained again by the next sweep; finished runs are kept.
 
     Returns:
         One result per distinct configuration, in the order given.
@@ -231,6 +242,8 @@ def run_sweep(
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    if group_size is not None and (not _is_int(group_size) or group_size < 1):
+        raise ValueError(f"group_size must be None or an integer >= 1, got {group_size!r}")
     configs = _unique(configs)
     for config in configs:
         _check_scheduler(config)
@@ -252,7 +265,9 @@ def run_sweep(
         listing = "\n".join(f"  - {problem}" for problem in problems)
         raise RunFileError(store.root, f"invalid file(s) for listed runs:\n{listing}")
 
+    # The runs this sweep trains: every listed run the store lacks.
     todo = [config for config in configs if config.key not in results]
+    groups = group_runs(todo, group_size)
     data_cache: dict[tuple[Any, ...], ImageData | SeriesData] = {}
 
     def data_key(config: RunConfig) -> tuple[Any, ...]:
@@ -272,36 +287,47 @@ def run_sweep(
             data = load_data(config, root=data_root, download=download)
             data_cache[key] = data.to(resolve_device(config.device))
 
-    if workers > 1 and len(todo) > 1:
+    if workers > 1 and len(groups) > 1:
         threads = max(1, torch.get_num_threads() // workers)
         # No backend named: joblib's default (loky, processes on this machine), or whichever
         # the caller's `joblib.parallel_config(backend=...)` selects, e.g. Dask or Ray.
         Parallel(n_jobs=workers)(
-            delayed(_train_and_store)(config, results_dir, data_root, download, threads)
-            for config in todo
+            delayed(_train_and_store)(group, results_dir, data_root, download, threads)
+            for group in groups
         )
         for config in todo:
             results[config.key] = store.load(config)
         return [results[config.key] for config in configs]
 
-    bar = tqdm(todo, desc="sweep", unit="run", disable=not progress)
+    bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress)
     bar.set_postfix(stored=len(results), to_train=len(todo))
-    for config in bar:
-        result = train_run(config, data_cache[data_key(config)], progress=progress)
+
+    def store_result(result: RunResult) -> None:
         store.save(result)
-        results[config.key] = result
+        results[result.config.key] = result
+        bar.update()
+
+    for group in groups:
+        train_runs(
+            group,
+            data_cache[data_key(group[0])],
+            group_size=None,
+            on_result=store_result,
+            progress=progress,
+        )
     bar.close()
     return [results[config.key] for config in configs]
 
 
 def _train_and_store(
-    config: RunConfig,
+    group: list[RunConfig],
     results_dir: str | os.PathLike[str],
     data_root: str | os.PathLike[str] | None,
     download: bool,
     threads: int,
 ) -> None:
-    """One worker process's job: train one run and write it to the store."""
+    """One worker process's job: train one group of runs, writing each as it ends."""
     torch.set_num_threads(threads)
-    data = load_data(config, root=data_root, download=download)
-    ResultsStore(results_dir).save(train_run(config, data, progress=False))
+    data = load_data(group[0], root=data_root, download=download)
+    store = ResultsStore(results_dir)
+    train_runs(group, data, group_size=None, on_result=store.save, progress=False)
