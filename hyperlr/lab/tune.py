@@ -29,6 +29,7 @@ import torch
 from joblib import Parallel, delayed
 
 from ..registry import SCHEDULER_CODES
+from .grouped import DEFAULT_GROUP_SIZE
 from .sweep import expand_grid, run_sweep
 from .train import RunConfig, RunResult
 
@@ -311,6 +312,7 @@ def protocol(
     storage: str | None = None,
     workers: int = 1,
     time_scale: float = 1.0,
+    group_size: int | None = DEFAULT_GROUP_SIZE,
     **template: Any,
 ) -> ProtocolResult:
     """The paper's two stages for one task: tune every competitor short, then train it long.
@@ -320,6 +322,7 @@ def protocol(
         tune_budget, n_trials, tune_seeds: stage 1 (see :func:`tune`).
         budgets, seeds: stage 2, rerun through the results store with ``workers`` processes.
         results_dir, storage, workers, time_scale: as in :func:`tune`.
+        group_size: stage 2's runs trained together (see :func:`hyperlr.lab.sweep.run_sweep`).
         **template: the other run settings (``dataset`` and e.g. subsets, model options).
     """
     unknown = [name for name in competitors if name not in COMPETITORS]
@@ -352,5 +355,5 @@ def protocol(
         for config in stage2_configs({code: study}, budgets=budgets, seeds=seeds, **settings):
             configs.append(config)
             competitor_of[config.key] = name
-    runs = run_sweep(configs, results_dir, progress=False, workers=workers)
+    runs = run_sweep(configs, results_dir, progress=False, workers=workers, group_size=group_size)
     return ProtocolResult(pd.DataFrame(rows).set_index("competitor"), runs, competitor_of)
