@@ -296,7 +296,7 @@ def _train_group(
             loss_sums += summed.detach()
         for run in active:
             run.start_evaluation()
-        val_sums, metric_sums = _evaluate(group.batch_sums(active), data)
+        val_sums, metric_sums = _evaluate(group.batch_sums(active), data, len(active))
         # The epoch's only host-device synchronisation.
         totals = torch.stack([loss_sums, val_sums, metric_sums]).T.tolist()
         seconds = (time.perf_counter() - epoch_start) / len(active)

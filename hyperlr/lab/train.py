@@ -172,16 +172,19 @@ BatchSums = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Ten
 
 @torch.no_grad()
 def _evaluate(
-    batch_sums: BatchSums, data: ImageData | SeriesData
+    batch_sums: BatchSums, data: ImageData | SeriesData, models: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed validation loss and summed metric over the validation set, as device tensors.
 
-    ``batch_sums`` gives one batch's sums: scalars for one model, one value per run for a group.
+    ``batch_sums`` gives one batch's sums: scalars for one model, one value per run for a group
+    of ``models`` runs, whose batches are smaller so that the examples in flight stay about
+    :data:`_EVAL_BATCH_SIZE`.
     """
+    batch_size = max(64, _EVAL_BATCH_SIZE // models)
     loss_sum = metric_sum = torch.zeros((), device=data.device)
-    for start in range(0, data.n_val, _EVAL_BATCH_SIZE):
-        x = data.x_val[start : start + _EVAL_BATCH_SIZE]
-        y = data.y_val[start : start + _EVAL_BATCH_SIZE]
+    for start in range(0, data.n_val, batch_size):
+        x = data.x_val[start : start + batch_size]
+        y = data.y_val[start : start + batch_size]
         loss, metric = batch_sums(x, y)
         loss_sum = loss_sum + loss
         metric_sum = metric_sum + metric
