@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 
 import pytest
@@ -10,7 +12,7 @@ from torch import nn
 
 from hyperlr.lab.data import load_dataset
 from hyperlr.lab.grouped import group_runs, lstm_forward, train_runs
-from hyperlr.lab.results import ResultsStore
+from hyperlr.lab.results import ResultsStore, RunFileError
 from hyperlr.lab.train import RunConfig, train_run
 
 IMAGE = {"dataset": "digits", "train_subset": 96, "val_subset": 48, "batch_size": 48}
@@ -165,3 +167,18 @@ def test_bad_arguments_rejected_before_work():
     other = load_dataset("digits", train_subset=100, val_subset=48)
     with pytest.raises(ValueError, match="does not match"):
         train_runs([config], other)
+
+
+def test_group_size_is_stored_and_old_files_read_as_one(tmp_path):
+    config = RunConfig(scheduler="N", epochs=1, device="cpu", **IMAGE)
+    result = train_run(config, load_dataset("digits", train_subset=96, val_subset=48), progress=False)
+    store = ResultsStore(tmp_path)
+    path = store.save(dataclasses.replace(result, group_size=5))
+    payload = json.loads(path.read_text())
+    assert payload["group_size"] == 5 and store.load(config).group_size == 5
+    del payload["group_size"]  # a file written before grouped training
+    path.write_text(json.dumps(payload))
+    assert store.load(config).group_size == 1
+    path.write_text(json.dumps({**payload, "group_size": 0}))
+    with pytest.raises(RunFileError, match="group_size"):
+        store.load(config)
