@@ -171,7 +171,8 @@ def test_bad_arguments_rejected_before_work():
 
 def test_group_size_is_stored_and_old_files_read_as_one(tmp_path):
     config = RunConfig(scheduler="N", epochs=1, device="cpu", **IMAGE)
-    result = train_run(config, load_dataset("digits", train_subset=96, val_subset=48), progress=False)
+    data = load_dataset("digits", train_subset=96, val_subset=48)
+    result = train_run(config, data, progress=False)
     store = ResultsStore(tmp_path)
     path = store.save(dataclasses.replace(result, group_size=5))
     payload = json.loads(path.read_text())
