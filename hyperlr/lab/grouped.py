@@ -58,9 +58,12 @@ from .train import (
 
 __all__ = ["DEFAULT_GROUP_SIZE", "group_runs", "lstm_forward", "train_runs"]
 
-#: Runs trained together when no ``group_size`` is given. Measured with
-#: ``benchmarks/bench_grouped.py`` on the 2-core CPU: see the README's grouped-training section.
-DEFAULT_GROUP_SIZE = 32
+#: Runs trained together when no ``group_size`` is given: a study's 7 schedules x 3 seeds. On
+#: the 2-core CPU (1 thread, shared with other jobs) ``benchmarks/bench_grouped.py`` measured
+#: such a group of the reduced LSTM study 2.0x faster than its runs one after another; groups of
+#: 7 and 42 were not faster per run than 21 there, while memory grows with the group (2.2 GB
+#: peak for 42). On a GPU (not measured here) try larger groups with the same benchmark.
+DEFAULT_GROUP_SIZE = 21
 
 
 def lstm_forward(
