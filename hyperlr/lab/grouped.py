@@ -177,7 +177,8 @@ def _group_key(config: RunConfig) -> tuple[Any, ...]:
     )
 
 
-def _check_group_size(group_size: Any) -> None:
+def check_group_size(group_size: Any) -> None:
+    """Raise ValueError unless ``group_size`` is ``None`` or an integer >= 1."""
     if group_size is not None and (not _is_int(group_size) or group_size < 1):
         raise ValueError(f"group_size must be None or an integer >= 1, got {group_size!r}")
 
@@ -198,7 +199,7 @@ def group_runs(
         ValueError: ``group_size`` is not ``None`` or an integer >= 1, or a config is not a
             :class:`RunConfig`.
     """
-    _check_group_size(group_size)
+    check_group_size(group_size)
     classes: dict[tuple[Any, ...], list[RunConfig]] = {}
     for config in configs:
         if not isinstance(config, RunConfig):
@@ -364,7 +365,7 @@ def train_runs(
         unique.setdefault(config.key, config)
     if not unique:
         raise ValueError("configs must list at least one RunConfig")
-    _check_group_size(group_size)
+    check_group_size(group_size)
     if on_result is not None and not callable(on_result):
         raise ValueError(f"on_result must be None or a callable, got {on_result!r}")
     if data is not None:

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ..registry import SCHEDULER_CODES, make_scheduler
 from .data import DATASETS, ImageData
-from .grouped import DEFAULT_GROUP_SIZE, group_runs, train_runs
+from .grouped import DEFAULT_GROUP_SIZE, check_group_size, group_runs, train_runs
 from .results import ResultsStore, RunFileError
 from .runs import RunConfig, RunResult, _is_int
 from .series import SeriesData
@@ -242,8 +242,7 @@ def run_sweep(
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-    if group_size is not None and (not _is_int(group_size) or group_size < 1):
-        raise ValueError(f"group_size must be None or an integer >= 1, got {group_size!r}")
+    check_group_size(group_size)
     configs = _unique(configs)
     for config in configs:
         _check_scheduler(config)
