@@ -202,8 +202,8 @@ def _storage_url(storage: str | None, results_dir: str | os.PathLike[str]) -> st
         return f"sqlite:///{(Path(results_dir) / 'optuna.sqlite3').resolve()}"
     if not isinstance(storage, str) or not storage:
         raise ValueError(
-            f"storage: must be an Optuna database URL (e.g. "
-            f"'postgresql://user@host/db') or None, got {storage!r}"
+            "storage: must be an Optuna database URL (e.g. "
+            f"'postgresql+psycopg2://user:password@host/db') or None, got {storage!r}"
         )
     return storage
 
@@ -230,7 +230,8 @@ def _storage_errors(url: str) -> Iterator[None]:
         cause = error.__cause__ or error
         raise ValueError(
             f"storage: the database driver for {_shown(url)} is not installed ({cause}); for "
-            "PostgreSQL install the 'postgres' extra: pip install 'hyperlr[postgres]'"
+            "PostgreSQL install the 'postgres' extra (pip install 'hyperlr[postgres]') and name "
+            "its driver in the URL: 'postgresql+psycopg2://user:password@host/database'"
         ) from None
     except sqlalchemy.exc.SQLAlchemyError as error:
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
@@ -480,8 +481,8 @@ def tune(
         results_dir: the results store the trials' runs go to (and the SQLite file by default).
             Across machines: one shared folder, at the same absolute path on every machine.
         storage: an Optuna database URL; ``None``: ``results_dir/optuna.sqlite3``. Across
-            machines: a database server, e.g. ``postgresql://user:password@host/db`` (the
-            ``postgres`` extra installs its driver).
+            machines: a database server, e.g. ``postgresql+psycopg2://user:password@host/db``
+            (the ``postgres`` extra installs this driver).
         workers: processes running trials at once, sharing the study through its storage.
         time_scale: duration scale of the search space (see :data:`SEARCH_SPACES`).
         **template: the other :class:`~hyperlr.lab.train.RunConfig` fields, ``dataset`` included.
@@ -502,6 +503,8 @@ def tune(
         _check_data(configs)
         ResultsStore(results_dir).check_writable()
     study = _open_study(name, url, create=True)
+    # Workers elsewhere (a Dask or Ray cluster) must find the folder at the same absolute path.
+    results_dir = os.path.abspath(results_dir)
     objective_args = (code, budget, tuple(seeds), dict(template), results_dir, time_scale)
     threads = max(1, torch.get_num_threads() // workers) if workers > 1 else None
     verbosity = optuna.logging.get_verbosity()
