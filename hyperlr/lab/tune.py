@@ -255,13 +255,14 @@ def _has_tables(url: str) -> bool:
 
 @contextlib.contextmanager
 def _schema_lock(url: str) -> Iterator[None]:
-    """Serialise the creation of Optuna's tables and studies between processes: two processes
-    starting together on an empty database would otherwise both create the tables, and one
-    fail. SQLite: a lock file beside the database; PostgreSQL: a session advisory lock."""
+    """Serialise the creation of Optuna's tables between processes: two processes starting
+    together on an empty database would otherwise both create them, and one fail. SQLite: a
+    hidden lock file beside the database; PostgreSQL: a session advisory lock."""
     if url.startswith("sqlite"):
         path = sqlalchemy.engine.make_url(url).database
         if path and path != ":memory:":
-            with FileLock(f"{path}.lock"):
+            folder, name = os.path.split(path)
+            with FileLock(os.path.join(folder, f".{name}.lock")):
                 yield
             return
     elif url.startswith("postgresql"):
@@ -290,8 +291,10 @@ def _report_dead_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> 
 
 
 def _open_storage(url: str) -> optuna.storages.RDBStorage:
-    """The study storage at ``url``, with heartbeats, its tables created under the lock."""
-    with _storage_errors(url), _schema_lock(url), warnings.catch_warnings():
+    """The study storage at ``url``, with heartbeats; its tables, if missing, are created under
+    :func:`_schema_lock`."""
+    creating = _schema_lock(url) if not _has_tables(url) else contextlib.nullcontext()
+    with _storage_errors(url), creating, warnings.catch_warnings():
         # The heartbeat is marked experimental in Optuna; it is what marks dead trials FAIL.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RDBStorage(
@@ -306,8 +309,8 @@ def _open_storage(url: str) -> optuna.storages.RDBStorage:
 def _open_study(name: str, url: str, *, create: bool) -> optuna.Study:
     storage = _open_storage(url)
     sampler = TrialSeededTPESampler(PAPER_SAMPLER_SEED)
-    if create:
-        with _storage_errors(url), _schema_lock(url):
+    if create:  # two processes creating it at once: Optuna loads the one that won
+        with _storage_errors(url):
             optuna.create_study(
                 study_name=name, storage=storage, direction="minimize", load_if_exists=True
             )
