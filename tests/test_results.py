@@ -220,6 +220,8 @@ def test_a_folder_named_like_a_run_file_is_refused(tmp_path):
     store.path_for(config).mkdir()
     with pytest.raises(RunFileError, match="not a regular file"):
         store.load(config)
+    runs, problems = store.scan()
+    assert runs == [] and [p.path for p in problems] == [store.path_for(config)]
 
 
 def test_stale_temporaries_are_removed_fresh_ones_kept(tmp_path):

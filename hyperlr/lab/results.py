@@ -253,10 +253,12 @@ def read_run(path: str | os.PathLike[str]) -> RunResult:
 
     Raises:
         FileNotFoundError: no such file.
-        RunFileError: the file is truncated, not JSON, foreign, incomplete, or its configuration
-            does not hash to its name.
+        RunFileError: the file is truncated, not JSON, foreign, incomplete, its configuration
+            does not hash to its name, or something other than a file holds its name.
     """
     path = Path(path)
+    if os.path.lexists(path) and not path.is_file():
+        raise RunFileError(path, "is not a regular file (a folder or a broken link?); remove it")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -373,9 +375,7 @@ class ResultsStore:
                 folder) holds its name; it is never used, nor overwritten.
         """
         path = self.path_for(config)
-        if not path.is_file():
-            if os.path.lexists(path):
-                raise RunFileError(path, "is not a regular file (a folder?); remove it")
+        if not os.path.lexists(path):
             return None
         return read_run(path)
 
