@@ -262,6 +262,7 @@ def _schema_lock(url: str) -> Iterator[None]:
         path = sqlalchemy.engine.make_url(url).database
         if path and path != ":memory:":
             folder, name = os.path.split(path)
+            os.makedirs(folder or ".", exist_ok=True)  # the database is about to be created
             with FileLock(os.path.join(folder, f".{name}.lock")):
                 yield
             return
