@@ -224,13 +224,20 @@ def test_protocol_chapter_smoke_run_and_rerun(tmp_path):
         ({"competitors": ["C", "X"]}, "competitors: unknown 'X'"),
         ({"tasks": ["audio"]}, "tasks: unknown"),
         ({"n_trials": 0}, "n_trials must be an integer >= 1"),
+        ({"budgets": [0, 2]}, "budgets: each must be an integer >= 1"),
+        ({"seeds": [-1]}, "seeds: each must be an integer >= 0"),
+        # The second task's settings are wrong: found before the first task trains.
+        (
+            {"tasks": ["image", "sequence"], "sequence_settings": {"train_subset": 0}},
+            "train_subset",
+        ),
     ],
 )
 def test_protocol_chapter_rejects_invalid_parameters(tmp_path, parameters, message):
     results = tmp_path / "runs"
     with pytest.raises(pm.PapermillExecutionError, match=message):
         run_chapter(PROTOCOL, tmp_path, results_dir=str(results), **{**TINY_PROTOCOL, **parameters})
-    assert not results.exists() or not list(results.glob("*.json"))
+    assert not results.exists() or not list(results.iterdir())  # nothing written
 
 
 def test_committed_results_cover_the_protocol_chapters_defaults(tmp_path, monkeypatch):

@@ -7,11 +7,12 @@ x seeds) and hands them to :func:`run_sweep`, which
    seeds, scheduler settings the schedule refuses, an unwritable results folder, and invalid
    files already in the store for the listed runs all raise at once;
 2. loads every listed run the store already has;
-3. trains the missing ones, each written atomically to the store as soon as it finishes, under
-   an outer progress bar.
+3. trains the missing ones, each under its claim in the store and written atomically as soon as
+   it finishes, under an outer progress bar.
 
-So a sweep killed midway loses only the run in progress and resumes where it stopped, and
-running the same list twice trains nothing the second time.
+So a sweep killed midway loses only the run in progress and resumes where it stopped, running
+the same list twice trains nothing the second time, and two sweeps over one folder at once
+(processes, machines on a shared disk) share the missing runs out instead of training them twice.
 """
 
 from __future__ import annotations
@@ -187,9 +188,17 @@ def _unique(configs: Iterable[RunConfig]) -> list[RunConfig]:
 def missing_runs(
     configs: Iterable[RunConfig], results_dir: str | os.PathLike[str]
 ) -> list[RunConfig]:
-    """The configurations that have no file yet in ``results_dir``."""
+    """The configurations without a valid run in ``results_dir`` (no file, or an invalid one,
+    which :func:`run_sweep` reports)."""
     store = ResultsStore(results_dir)
-    return [config for config in _unique(configs) if config not in store]
+
+    def stored(config: RunConfig) -> bool:
+        try:
+            return store.load(config) is not None
+        except RunFileError:
+            return False
+
+    return [config for config in _unique(configs) if not stored(config)]
 
 
 def run_sweep(
@@ -216,14 +225,17 @@ def run_sweep(
             default (each with an equal share of the CPU threads), or the machines of a Dask or
             Ray cluster inside ``joblib.parallel_config(backend="dask")`` (they must see
             ``results_dir`` on a shared disk). Runs are independent and each is written
-            atomically, so no number of workers corrupts or duplicates a stored run. Results of
-            the same configuration can differ in the last bits between thread counts.
+            atomically under its claim (:meth:`~hyperlr.lab.results.ResultsStore.claim`), so no
+            number of workers, nor of sweeps over the same folder, corrupts a stored run or
+            trains one twice. Results of the same configuration can differ in the last bits
+            between thread counts.
 
     Returns:
         One result per distinct configuration, in the order given.
 
     Raises:
-        ValueError: an invalid configuration or an unwritable ``results_dir``.
+        ValueError: an invalid configuration, an unwritable ``results_dir``, or workers that do
+            not see it.
         RunFileError: files of listed runs exist but are invalid (all of them are listed);
             fix or delete them, nothing is overwritten.
         FileNotFoundError: a data set the missing runs need is not available.
@@ -234,8 +246,11 @@ def run_sweep(
     for config in configs:
         _check_scheduler(config)
         _check_device(config)
+    # Workers elsewhere (a Dask or Ray cluster) must find the folder at the same absolute path.
+    results_dir = os.path.abspath(results_dir)
     store = ResultsStore(results_dir)
     store.check_writable()
+    store.remove_stale_temporaries()
 
     results: dict[str, RunResult] = {}
     problems: list[RunFileError] = []
@@ -280,15 +295,25 @@ def run_sweep(
             for config in todo
         )
         for config in todo:
-            results[config.key] = store.load(config)
+            stored = store.load(config)
+            if stored is None:
+                raise ValueError(
+                    f"results_dir: the workers wrote no file for run {config.key} in "
+                    f"{results_dir!r}; every worker must see that folder at the same path"
+                )
+            results[config.key] = stored
         return [results[config.key] for config in configs]
 
-    bar = tqdm(todo, desc="sweep", unit="run", disable=not progress)
+    bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress)
     bar.set_postfix(stored=len(results), to_train=len(todo))
-    for config in bar:
-        result = train_run(config, data_cache[data_key(config)], progress=progress)
-        store.save(result)
-        results[config.key] = result
+    # Each missing run is trained under its claim, so that another sweep over the same folder
+    # (another process or machine) neither trains it at the same time nor again afterwards.
+    for config, stored in store.claim_each(todo):
+        if stored is None:
+            stored = train_run(config, data_cache[data_key(config)], progress=progress)
+            store.save(stored)
+        results[config.key] = stored
+        bar.update()
     bar.close()
     return [results[config.key] for config in configs]
 
@@ -300,7 +325,10 @@ def _train_and_store(
     download: bool,
     threads: int,
 ) -> None:
-    """One worker process's job: train one run and write it to the store."""
-    torch.set_num_threads(threads)
-    data = load_data(config, root=data_root, download=download)
-    ResultsStore(results_dir).save(train_run(config, data, progress=False))
+    """One worker's job: train one run under its claim and write it to the store."""
+    store = ResultsStore(results_dir)
+    with store.claim(config) as stored:  # a worker that does not see results_dir fails here
+        if stored is None:
+            torch.set_num_threads(threads)
+            data = load_data(config, root=data_root, download=download)
+            store.save(train_run(config, data, progress=False))
