@@ -245,3 +245,12 @@ def test_the_protocol_accepts_the_operator_task(tmp_path):
     )
     assert len(result.runs) == 2
     assert all(r.dataset == "integral" for r in result.runs)
+
+
+def test_a_damaged_cache_file_is_regenerated(tmp_path):
+    first = operator_arrays(n_functions=30, seed=4)
+    (path,) = (tmp_path / "data" / "operator").glob("*.npz")
+    path.write_bytes(b"not a zip file")
+    operator._cached_arrays.cache_clear()
+    again = operator_arrays(n_functions=30, seed=4)
+    np.testing.assert_array_equal(again["sensors"], first["sensors"])

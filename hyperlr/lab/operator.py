@@ -43,6 +43,7 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,11 @@ __all__ = [
     "operator_arrays",
     "se_kernel",
 ]
+
+# Part of every cache file's name: bump it when the generated numbers change, so that files
+# written by an older generator are not read back.
+_GENERATOR_VERSION = 1
+_ARRAY_NAMES = ("sensors", "targets", "sensor_points", "query_points", "length_scales", "scale")
 
 # Functions sampled per batched Cholesky and conditioning step: bounds the memory of the
 # n x fine x coarse kernel block (250 x 1000 x 64 float64: 128 MB).
@@ -224,11 +230,11 @@ def _cached_arrays(settings_json: str) -> dict[str, np.ndarray]:
     """The generated arrays for one setting, from memory, the cache folder, or generated."""
     settings = json.loads(settings_json)
     digest = hashlib.sha256(settings_json.encode()).hexdigest()[:16]
-    path = _cache_folder() / f"integral-{digest}.npz"
+    path = _cache_folder() / f"integral-v{_GENERATOR_VERSION}-{digest}.npz"
     try:
         with np.load(path) as stored:
-            return {name: stored[name] for name in stored.files}
-    except (OSError, ValueError, KeyError):
+            return {name: stored[name] for name in _ARRAY_NAMES}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         pass  # not cached yet, or unreadable: generate
     arrays = _generate(**settings)
     try:
