@@ -307,7 +307,6 @@ def test_operator_chapter_trains_then_only_loads(tmp_path):
     [
         ({"model": ["deeponet", "traonet", "fno"]}, "model must be a operator model"),
         ({"model": "deeponet"}, "model_options: 'traonet' not among the models run"),
-        ({"data_options": {"n_functions": 1}}, "n_functions must be an integer >= 2"),
         (
             {"model_options": {"deeponet": {"channels": 4}}},
             "model 'deeponet' does not take channels",
