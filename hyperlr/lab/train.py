@@ -47,13 +47,15 @@ __all__ = [
 #: The per-epoch curves of a run, by task, in the order a results file lists them. ``epoch``
 #: counts from 1; ``lr`` is the first param group's learning rate at the epoch's first batch;
 #: the losses are label-smoothed cross-entropies (classification) or Huber losses with
-#: delta 1 on the normalised series (forecasting), train as the mean over the epoch's batches
-#: as trained, validation as the mean over the validation set after the epoch; the metric is
-#: the validation accuracy or the validation mean absolute error (normalised units);
+#: delta 1 on the normalised series (forecasting) or mean squared errors of the integral at the
+#: query points (operator), train as the mean over the epoch's batches as trained, validation
+#: as the mean over the validation set after the epoch; the metric is the validation accuracy
+#: or the validation mean absolute error (normalised units);
 #: ``epoch_time_s`` is the epoch's wall time, validation included.
 HISTORY_KEYS: dict[str, tuple[str, ...]] = {
     "classification": ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "epoch_time_s"),
     "forecasting": ("epoch", "train_loss", "val_loss", "val_mae", "lr", "epoch_time_s"),
+    "operator": ("epoch", "train_loss", "val_loss", "val_mae", "lr", "epoch_time_s"),
 }
 
 
@@ -72,7 +74,11 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 #: The model a run uses when its config names none, by task.
-DEFAULT_MODELS: dict[str, str] = {"classification": "simple_cnn", "forecasting": "lstm_seq2seq"}
+DEFAULT_MODELS: dict[str, str] = {
+    "classification": "simple_cnn",
+    "forecasting": "lstm_seq2seq",
+    "operator": "deeponet",
+}
 
 # Validation runs without gradients, so it can take larger batches than training.
 _EVAL_BATCH_SIZE = 1024
@@ -123,7 +129,8 @@ class RunConfig:
 
     Attributes:
         dataset: a key of :data:`hyperlr.lab.data.DATASETS`: ``digits``, ``fashion_mnist``,
-            ``cifar10`` (classification) or ``oscillator``, ``sunspots`` (forecasting).
+            ``cifar10`` (classification), ``oscillator``, ``sunspots`` (forecasting) or
+            ``integral`` (operator learning).
         scheduler: a code of :data:`hyperlr.registry.SCHEDULER_CODES`.
         epochs: the budget :math:`N`, in epochs.
         seed: seeds the model's initialisation, the shuffling and the augmentation.
@@ -372,7 +379,10 @@ def _summed_loss(config: RunConfig, output: torch.Tensor, target: torch.Tensor) 
         return F.cross_entropy(
             output.float(), target, label_smoothing=config.label_smoothing, reduction="sum"
         )
-    per_element = F.huber_loss(output.float(), target, delta=1.0, reduction="none")
+    if DATASET_TASKS[config.dataset] == "operator":  # the paper's MSE
+        per_element = F.mse_loss(output.float(), target, reduction="none")
+    else:
+        per_element = F.huber_loss(output.float(), target, delta=1.0, reduction="none")
     return per_element.flatten(1).mean(dim=1).sum()
 
 
