@@ -56,7 +56,8 @@ test: $(STAMP)
 # Delete a folder (or some of its files) first to retrain those runs.
 results: $(STAMP)
 	mkdir -p _build/results
-	for chapter in 05_image_classification 06_sequence_forecasting 07_tune_short_train_long; do \
+	for chapter in 05_image_classification 06_sequence_forecasting 07_tune_short_train_long \
+	    08_operator_learning; do \
 	  MPLBACKEND=agg $(BIN)/papermill --cwd chapters chapters/$$chapter.ipynb \
 	    _build/results/$$chapter.ipynb || exit 1; \
 	done

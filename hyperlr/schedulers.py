@@ -8,6 +8,7 @@ budget instead of raising a math domain error, and the optional warmup starts at
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from torch import Tensor
@@ -33,10 +34,36 @@ def _initial_lr(group: dict) -> float:
     return float(lr.item() if isinstance(lr, Tensor) else lr)
 
 
+def check_initial_lrs(optimizer: object) -> None:
+    """Check that ``optimizer`` is an optimizer whose every param group decays from a finite
+    positive lr: a NaN, infinite, zero or negative lr would make every scheduled lr NaN or
+    meaningless.
+
+    Raises:
+        TypeError: ``optimizer`` is not a :class:`torch.optim.Optimizer` (a list of parameters,
+            say).
+        ValueError: naming the param group's lr and its value.
+    """
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer (e.g. torch.optim.AdamW(params)), "
+            f"got {type(optimizer).__name__}"
+        )
+    for index, group in enumerate(optimizer.param_groups):
+        lr = _initial_lr(group)
+        if not (math.isfinite(lr) and lr > 0):
+            name = "initial_lr" if "initial_lr" in group else "lr"
+            raise ValueError(
+                f"optimizer.param_groups[{index}][{name!r}] must be a finite number > 0, got {lr!r}"
+            )
+
+
 def per_group_infima(
     optimizer: Optimizer, infimum_lr: float | Sequence[float], *, exponential: bool
 ) -> list[float]:
-    """One validated infimum per param group, from a single float or a list of them."""
+    """One validated infimum per param group, from a single float or a list of them (the
+    optimizer and its lrs are checked first, see :func:`check_initial_lrs`)."""
+    check_initial_lrs(optimizer)
     groups = optimizer.param_groups
     if isinstance(infimum_lr, (list, tuple)):
         if len(infimum_lr) != len(groups):
@@ -71,8 +98,7 @@ class _HyperbolicScheduler(LRScheduler):
     ) -> None:
         # Everything is validated before LRScheduler.__init__ touches the optimizer, so a bad
         # argument leaves the optimizer exactly as it was.
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer)!r}")
+        check_initial_lrs(optimizer)
         check_budget(max_iter, upper_bound, warmup_epochs)
         self.infimum_lrs = per_group_infima(optimizer, infimum_lr, exponential=self._exponential)
         self.upper_bound = float(upper_bound)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from .schedulers import per_group_infima
+from .schedulers import check_initial_lrs, per_group_infima
 from .schedules import _is_int
 
 __all__ = ["WarmupStableDecayLR"]
@@ -59,6 +59,8 @@ class WarmupStableDecayLR(LRScheduler):
         infimum_lr: float | Sequence[float] = 0.0,
         last_epoch: int = -1,
     ) -> None:
+        # Everything is validated before LRScheduler.__init__ touches the optimizer.
+        check_initial_lrs(optimizer)
         if not _is_int(total_steps) or total_steps < 1:
             raise ValueError(f"total_steps must be an integer >= 1, got {total_steps!r}")
         if not _is_int(warmup_steps) or warmup_steps < 0:

@@ -224,13 +224,20 @@ def test_protocol_chapter_smoke_run_and_rerun(tmp_path):
         ({"competitors": ["C", "X"]}, "competitors: unknown 'X'"),
         ({"tasks": ["audio"]}, "tasks: unknown"),
         ({"n_trials": 0}, "n_trials must be an integer >= 1"),
+        ({"budgets": [0, 2]}, "budgets: each must be an integer >= 1"),
+        ({"seeds": [-1]}, "seeds: each must be an integer >= 0"),
+        # The second task's settings are wrong: found before the first task trains.
+        (
+            {"tasks": ["image", "sequence"], "sequence_settings": {"train_subset": 0}},
+            "train_subset",
+        ),
     ],
 )
 def test_protocol_chapter_rejects_invalid_parameters(tmp_path, parameters, message):
     results = tmp_path / "runs"
     with pytest.raises(pm.PapermillExecutionError, match=message):
         run_chapter(PROTOCOL, tmp_path, results_dir=str(results), **{**TINY_PROTOCOL, **parameters})
-    assert not results.exists() or not list(results.glob("*.json"))
+    assert not results.exists() or not list(results.iterdir())  # nothing written
 
 
 def test_committed_results_cover_the_protocol_chapters_defaults(tmp_path, monkeypatch):
@@ -266,3 +273,75 @@ def test_committed_results_cover_the_protocol_chapters_defaults(tmp_path, monkey
             **settings,
         )
         assert len(result.winners) == len(p["competitors"])
+
+
+OPERATOR = CHAPTERS / "08_operator_learning.ipynb"
+TINY_OPERATOR = {
+    "budgets": [2],
+    "seeds": [0],
+    "schedulers": ["H", "EH"],
+    "train_subset": 64,
+    "val_subset": 32,
+    "batch_size": 32,
+    "data_options": {"n_functions": 300},
+    "model_options": {
+        "deeponet": {"width": 16, "depth": 2, "basis": 8},
+        "traonet": {"d_model": 8, "d_ff": 16, "n_layers": 1},
+    },
+}
+
+
+def test_operator_chapter_trains_then_only_loads(tmp_path):
+    results = tmp_path / "runs"
+    first = run_chapter(OPERATOR, tmp_path, results_dir=str(results), **TINY_OPERATOR)
+    output = stdout_of(first)
+    assert "deeponet: 2 runs, 0 stored, 2 to train" in output
+    assert "traonet: 2 runs, 0 stored, 2 to train" in output
+    runs, problems = ResultsStore(results).scan()
+    assert not problems and len(runs) == 4
+    assert {(r.config.model, r.config.scheduler) for r in runs} == {
+        (m, c) for m in ("deeponet", "traonet") for c in ("H", "EH")
+    }
+    assert all(r.dataset == "integral" and r.config.epochs == 2 for r in runs)
+    written = snapshot(results)
+    second = run_chapter(OPERATOR, tmp_path, results_dir=str(results), **TINY_OPERATOR)
+    assert "traonet: 2 runs, 2 stored, 0 to train" in stdout_of(second)
+    assert snapshot(results) == written  # nothing retrained, nothing rewritten
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"model": ["deeponet", "traonet", "fno"]}, "model must be a operator model"),
+        ({"model": "deeponet"}, "model_options: 'traonet' not among the models run"),
+        (
+            {"model_options": {"deeponet": {"channels": 4}}},
+            "model 'deeponet' does not take channels",
+        ),
+    ],
+)
+def test_operator_chapter_rejects_invalid_parameters_before_training(tmp_path, parameters, message):
+    results = tmp_path / "runs"
+    settings = {**TINY_OPERATOR, "results_dir": str(results), **parameters}
+    with pytest.raises(pm.PapermillExecutionError, match=message):
+        run_chapter(OPERATOR, tmp_path, **settings)
+    assert not results.exists() or not list(results.glob("*.json"))
+
+
+def test_committed_results_cover_the_operator_chapters_defaults():
+    p = default_parameters(OPERATOR)
+    models = [p["model"]] if isinstance(p["model"], str) else p["model"]
+    results_dir = CHAPTERS / p["results_dir"]
+    for name in models:
+        # The chapter's model_options are per model.
+        per_model = {**p, "model_options": p["model_options"].get(name, {})}
+        configs = chapter_configs(
+            per_model,
+            p["dataset"],
+            model=name,
+            train_subset=p["train_subset"],
+            val_subset=p["val_subset"],
+            data_options=p["data_options"],
+        )
+        assert missing_runs(configs, results_dir) == [], "the book build would train"
+    assert not ResultsStore(results_dir).scan()[1]

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -134,6 +139,12 @@ def corrupt_not_an_object(path: Path) -> None:
     path.write_text("[1, 2, 3]")
 
 
+def corrupt_dataset(path: Path) -> None:
+    payload = json.loads(path.read_text())
+    payload["dataset"]["name"] = "fashion_mnist"  # the config says digits
+    path.write_text(json.dumps(payload))
+
+
 @pytest.mark.parametrize(
     ("corrupt", "reason"),
     [
@@ -143,6 +154,7 @@ def corrupt_not_an_object(path: Path) -> None:
         (corrupt_short_history, "must list 3 values"),
         (corrupt_renamed, "hashes to"),
         (corrupt_not_an_object, "not a run file"),
+        (corrupt_dataset, "names dataset 'digits' but the run used 'fashion_mnist'"),
     ],
 )
 def test_invalid_files_are_detected(tmp_path, corrupt, reason):
@@ -200,3 +212,78 @@ def test_unwritable_folder(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="results_dir"):
         ResultsStore(tmp_path / "file" / "runs").check_writable()
+
+
+def test_a_folder_named_like_a_run_file_is_refused(tmp_path):
+    store = ResultsStore(tmp_path)
+    config = fake_result().config
+    store.path_for(config).mkdir()
+    with pytest.raises(RunFileError, match="not a regular file"):
+        store.load(config)
+    runs, problems = store.scan()
+    assert runs == [] and [p.path for p in problems] == [store.path_for(config)]
+
+
+def test_stale_temporaries_are_removed_fresh_ones_kept(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.save(fake_result())
+    stale = tmp_path / ".0123456789abcdef.killed.tmp"
+    fresh = tmp_path / ".0123456789abcdef.writing.tmp"
+    for path in (stale, fresh):
+        path.write_text('{"half": ')
+    old = time.time() - hresults.STALE_TEMPORARY_S - 10
+    os.utime(stale, (old, old))
+    assert store.remove_stale_temporaries() == [stale]
+    assert not stale.exists() and fresh.exists()
+    assert len(store.paths()) == 1
+
+
+def test_a_claimed_run_is_put_off_then_waited_for(tmp_path):
+    store = ResultsStore(tmp_path)
+    busy, free = fake_result(seed=1), fake_result(seed=2)
+    order = []
+    with store.claim(busy.config) as stored:  # as if another process were training it
+        assert stored is None
+        claims = store.claim_each([busy.config, free.config])
+        config, stored = next(claims)
+        assert (config, stored) == (free.config, None)
+        order.append(config)
+        store.save(free)
+        store.save(busy)  # "the other process" finishes its run and releases the claim
+    config, stored = next(claims)
+    assert config == busy.config and stored is not None  # loaded, not to be trained again
+    assert next(claims, None) is None
+    assert not list(tmp_path.glob(".*.lock"))  # released claims leave no file
+
+
+def test_the_claim_of_a_killed_process_expires(tmp_path, monkeypatch):
+    monkeypatch.setattr(hresults, "CLAIM_LEASE_S", 1.0)
+    config = fake_result().config
+    # A process takes the claim and dies without releasing it.
+    script = (
+        "import os, signal, sys\n"
+        "from hyperlr.lab import results\n"
+        "from hyperlr.lab.train import RunConfig\n"
+        "results.CLAIM_LEASE_S = 1.0\n"
+        "store = results.ResultsStore(sys.argv[1])\n"
+        "held = store.claim(RunConfig.from_dict(__import__('json').loads(sys.argv[2])))\n"
+        "held.__enter__()\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path), json.dumps(config.to_dict())], check=False
+    )
+    assert done.returncode == -signal.SIGKILL
+    assert list(tmp_path.glob(".*.lock"))  # the dead process's claim is still there
+    start = time.monotonic()
+    with ResultsStore(tmp_path).claim(config, timeout=30) as stored:
+        assert stored is None
+    assert time.monotonic() - start < 10
+
+
+def test_a_worker_that_does_not_see_the_folder_is_told_so(tmp_path):
+    store = ResultsStore(tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match="results_dir: .*elsewhere.* same absolute path"):
+        with store.claim(fake_result().config):
+            pass
+    assert not (tmp_path / "elsewhere").exists()

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from torch.optim.lr_scheduler import ConstantLR, ExponentialLR, LinearLR, SequentialLR
 
 from hyperlr import ExpHyperbolicLR, HyperbolicLR, exp_hyperbolic_lr, hyperbolic_lr
+from hyperlr.wsd import WarmupStableDecayLR
 
 SCHEDULERS = [HyperbolicLR, ExpHyperbolicLR]
 
@@ -348,3 +349,30 @@ def test_hyperbola_is_the_papers_h():
     for outside in (101, 450):  # 450 > 2U - N would silently give the other branch
         with pytest.raises(ValueError, match="n must be <= max_iter"):
             hyperbola(outside, N, U)
+
+
+ALL_THREE = [
+    (HyperbolicLR, dict(upper_bound=250, max_iter=100)),
+    (ExpHyperbolicLR, dict(upper_bound=250, max_iter=100)),
+    (WarmupStableDecayLR, dict(total_steps=100, warmup_steps=5, decay_steps=10)),
+]
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), ALL_THREE)
+@pytest.mark.parametrize("bad_lr", [float("nan"), float("inf"), 0.0, -1e-3])
+@pytest.mark.parametrize("tensor", [False, True])
+def test_a_nan_infinite_or_non_positive_optimizer_lr_is_refused_untouched(
+    cls, kwargs, bad_lr, tensor
+):
+    optimizer = make_optimizer((1e-2, bad_lr), tensor_lr_group=1 if tensor else None)
+    with pytest.raises(ValueError, match=r"param_groups\[1\]\['lr'\] must be a finite number > 0"):
+        cls(optimizer, infimum_lr=1e-6, **kwargs)
+    assert all("initial_lr" not in group for group in optimizer.param_groups)
+    assert optimizer.param_groups[0]["lr"] == 1e-2
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), ALL_THREE)
+def test_a_list_of_parameters_instead_of_an_optimizer_is_a_type_error(cls, kwargs):
+    params = [torch.nn.Parameter(torch.randn(3))]
+    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer"):
+        cls(params, **kwargs)

@@ -113,7 +113,16 @@ def test_invalid_stored_file_stops_the_sweep_before_training(tmp_path, count_tra
     configs = grid()
     store = ResultsStore(tmp_path)
     store.path_for(configs[1]).write_text('{"schema": ')
+    assert missing_runs(configs, tmp_path) == configs  # an invalid file is no stored run
     with pytest.raises(RunFileError, match=configs[1].key):
+        run_sweep(configs, tmp_path, progress=False)
+    assert count_training["n"] == 0
+
+
+def test_a_folder_in_place_of_a_run_file_stops_the_sweep_before_training(tmp_path, count_training):
+    configs = grid()
+    ResultsStore(tmp_path).path_for(configs[0]).mkdir()
+    with pytest.raises(RunFileError, match="not a regular file"):
         run_sweep(configs, tmp_path, progress=False)
     assert count_training["n"] == 0
 

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import optuna
 import pytest
+import torch
 
 from hyperlr.lab.results import ResultsStore
-from hyperlr.lab.tune import SEARCH_SPACES, best_settings, stage2_configs, tune
+from hyperlr.lab.tune import (
+    SEARCH_SPACES,
+    TrialSeededTPESampler,
+    best_settings,
+    stage2_configs,
+    study_name,
+    tune,
+)
 
 TINY = {
     "dataset": "digits",
@@ -66,15 +74,95 @@ def test_two_worker_processes_share_one_sqlite_study(tmp_path):
         ({"n_trials": 0}, "n_trials"),
         ({"workers": 0}, "workers"),
         ({"budget": 0}, "budgets"),
+        ({"seeds": [-1]}, "seeds"),
         ({"time_scale": 2}, "time_scale"),
+        ({"budget": 30, "time_scale": 0.1}, "budget: 30 epochs exceed the smallest upper bound"),
+        ({"train_subset": 0}, "train_subset"),
+        (
+            {"storage": "postgresql+psycopg2://nobody@127.0.0.1:1/none"},
+            "storage: cannot use the database",
+        ),
+        ({"storage": "mysql://nobody@127.0.0.1:1/none"}, "storage: the database driver"),
+        ({"storage": "not a url"}, "storage: cannot use"),
+        pytest.param(
+            {"device": "cuda"},
+            "device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs no CUDA"),
+        ),
     ],
 )
-def test_bad_arguments_fail_before_any_trial(tmp_path, kwargs, message):
-    arguments = {"code": "H", "budget": 2, "seeds": [0], "n_trials": 1, **kwargs}
+def test_bad_arguments_fail_before_anything_is_written(tmp_path, kwargs, message):
+    arguments = {"code": "H", "budget": 2, "seeds": [0], "n_trials": 1, **TINY, **kwargs}
     code = arguments.pop("code")
     with pytest.raises(ValueError, match=message):
-        tune(code, results_dir=tmp_path, **arguments, **TINY)
-    assert not list(tmp_path.glob("*.json"))
+        tune(code, results_dir=tmp_path / "results", **arguments)
+    assert not (tmp_path / "results").exists()
+
+
+def test_missing_data_fails_before_anything_is_written(tmp_path, monkeypatch):
+    from hyperlr.lab import data as hdata
+
+    monkeypatch.setattr(hdata, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "none")
+    monkeypatch.setenv("HYPERLR_DATA_DIR", str(tmp_path / "none"))
+
+    def no_network(dataset, folder, help_text):
+        raise FileNotFoundError(f"download failed (no network here).\n{help_text}")
+
+    monkeypatch.setattr(hdata, "_torchvision_download", no_network)
+    settings = {**TINY, "dataset": "fashion_mnist", "model_options": {"channels": 4}}
+    with pytest.raises(FileNotFoundError, match="Fashion-MNIST"):
+        tune("C", budget=2, seeds=[0], n_trials=1, results_dir=tmp_path / "r", **settings)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_failed_trial_is_not_counted_and_the_rerun_completes(tmp_path, monkeypatch):
+    from hyperlr.lab import sweep
+
+    real, calls = sweep.train_run, []
+
+    def fails_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as a Ctrl-C in Jupyter
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, "train_run", fails_once)
+    with pytest.raises(KeyboardInterrupt):
+        tune("N", budget=1, seeds=[0], n_trials=3, results_dir=tmp_path, **TINY)
+    study = tune("N", budget=1, seeds=[0], n_trials=3, results_dir=tmp_path, **TINY)
+    states = [t.state.name for t in study.trials]
+    assert states == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert len({t.params["lr"] for t in study.trials}) == 4  # the rerun drew new points
+
+
+def test_the_trial_seeded_sampler_is_reproducible_and_a_restart_does_not_replay():
+    def points(study, n):
+        study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=n)
+        return [t.params["x"] for t in study.trials]
+
+    uninterrupted = points(optuna.create_study(sampler=TrialSeededTPESampler(42)), 14)
+    assert points(optuna.create_study(sampler=TrialSeededTPESampler(42)), 14) == uninterrupted
+    assert len(set(uninterrupted)) == 14
+    # Stopped after 5 trials and continued by a new process (a new sampler object): the
+    # continuation draws new points, exactly those the uninterrupted study drew.
+    stopped = optuna.create_study(sampler=TrialSeededTPESampler(42))
+    points(stopped, 5)
+    stopped.sampler = TrialSeededTPESampler(42)
+    assert points(stopped, 9) == uninterrupted
+    # What it replaces: a sampler seeded once replays its first points after a restart.
+    replayed = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=42))
+    first = points(replayed, 3)
+    replayed.sampler = optuna.samplers.TPESampler(seed=42)
+    assert points(replayed, 3)[3:] == first
+
+
+def test_study_name_covers_seeds_and_time_scale():
+    names = {
+        study_name("E", 5, seeds, scale, TINY)
+        for seeds in ([0], [1], [0, 1])
+        for scale in (1.0, 0.1)
+    }
+    assert len(names) == 6
 
 
 def test_every_search_space_stays_in_the_papers_ranges():

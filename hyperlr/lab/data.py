@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .operator import OperatorData, integral_operator
 from .series import SeriesData, oscillator_windows, sunspots_windows
 from .splits import TrainValTensors, check_subset_size
 
@@ -49,6 +50,7 @@ __all__ = [
     "FASHION_MNIST_MEAN",
     "FASHION_MNIST_STD",
     "ImageData",
+    "OperatorData",
     "SeriesData",
     "cifar10",
     "data_dir",
@@ -494,13 +496,14 @@ def _version(distribution: str) -> str:
 
 #: Loaders by data set name; each takes ``seed``, ``train_subset`` and ``val_subset``. The image
 #: sets are classification tasks; ``oscillator`` and ``sunspots`` (:mod:`hyperlr.lab.series`) are
-#: forecasting tasks.
-DATASETS: dict[str, Callable[..., ImageData | SeriesData]] = {
+#: forecasting tasks; ``integral`` (:mod:`hyperlr.lab.operator`) is the operator-learning task.
+DATASETS: dict[str, Callable[..., ImageData | SeriesData | OperatorData]] = {
     "digits": digits,
     "fashion_mnist": fashion_mnist,
     "cifar10": cifar10,
     "oscillator": oscillator_windows,
     "sunspots": sunspots_windows,
+    "integral": integral_operator,
 }
 
 #: The task of each data set: what the model predicts and how it is scored.
@@ -510,6 +513,7 @@ DATASET_TASKS: dict[str, str] = {
     "cifar10": "classification",
     "oscillator": "forecasting",
     "sunspots": "forecasting",
+    "integral": "operator",
 }
 
 _FILE_BASED = {"fashion_mnist", "cifar10"}

@@ -23,6 +23,17 @@ Design decisions:
 * **Strict JSON.** Non-finite numbers (a diverged loss) are written as ``null`` and read back
   as ``nan``.
 
+* **One trainer per run.** Several processes or machines may fill one store (two sweeps, the
+  workers of a Dask or Ray cluster, the trials of one Optuna study). :meth:`ResultsStore.claim`
+  takes a lease on a run (a hidden ``.<key>.lock`` file beside the results, held with
+  :class:`filelock.SoftFileLease`, which works on a disk shared by several machines): its holder
+  refreshes it every few seconds, and a lease that nobody refreshed for
+  :data:`CLAIM_LEASE_S` seconds (its process was killed) is taken over. Whoever gets a claim
+  first rereads the store, so a run finished meanwhile by another process is loaded, not
+  trained again.
+* **Killed writers leave no litter for long.** Temporary files older than
+  :data:`STALE_TEMPORARY_S` (no write takes that long) are removed when a sweep opens the store.
+
 The folder should hold run files only: any other ``*.json`` in it is reported as invalid.
 """
 
@@ -32,20 +43,40 @@ import contextlib
 import json
 import math
 import os
+import socket
 import tempfile
+import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from filelock import SoftFileLease, Timeout
 
 from .runs import HISTORY_KEYS, RunConfig, RunResult, history_keys
 
-__all__ = ["SCHEMA", "ResultsStore", "RunFileError", "read_run", "runs_to_frame", "write_run"]
+__all__ = [
+    "CLAIM_LEASE_S",
+    "SCHEMA",
+    "STALE_TEMPORARY_S",
+    "ResultsStore",
+    "RunFileError",
+    "read_run",
+    "runs_to_frame",
+    "write_run",
+]
 
 #: Schema tag of a run file; a file with another tag is refused.
 SCHEMA = "hyperlr.run/1"
+
+#: Seconds without a refresh after which a run's claim counts as abandoned (its holder
+#: refreshes it every third of this); every process sharing a store must use the same value.
+CLAIM_LEASE_S = 60.0
+
+#: Age in seconds past which a temporary file is a killed writer's leftover: a write takes
+#: milliseconds, so an hour leaves any live writer alone, even on a slow shared disk.
+STALE_TEMPORARY_S = 3600.0
 
 _PROVENANCE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "wall_time_s": (int, float),
@@ -174,6 +205,11 @@ def _parse(path: Path, payload: Any) -> RunResult:
         isinstance(dataset.get(k), str) for k in ("name", "source")
     ):
         raise RunFileError(path, "field 'dataset' must hold a 'name' and a 'source'")
+    if dataset["name"] != config.dataset:
+        raise RunFileError(
+            path,
+            f"its config names dataset {config.dataset!r} but the run used {dataset['name']!r}",
+        )
     history = payload.get("history")
     keys = history_keys(config.dataset)
     if not isinstance(history, dict) or set(history) != set(keys):
@@ -223,10 +259,12 @@ def read_run(path: str | os.PathLike[str]) -> RunResult:
 
     Raises:
         FileNotFoundError: no such file.
-        RunFileError: the file is truncated, not JSON, foreign, incomplete, or its configuration
-            does not hash to its name.
+        RunFileError: the file is truncated, not JSON, foreign, incomplete, its configuration
+            does not hash to its name, or something other than a file holds its name.
     """
     path = Path(path)
+    if os.path.lexists(path) and not path.is_file():
+        raise RunFileError(path, "is not a regular file (a folder or a broken link?); remove it")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -340,12 +378,91 @@ class ResultsStore:
         """The stored run of ``config``, or ``None`` when there is none.
 
         Raises:
-            RunFileError: a file exists but is invalid; it is never used, nor overwritten.
+            RunFileError: a file exists but is invalid, or something other than a file (a
+                folder) holds its name; it is never used, nor overwritten.
         """
         path = self.path_for(config)
-        if not path.is_file():
+        if not os.path.lexists(path):
             return None
         return read_run(path)
+
+    def _lease(self, config: RunConfig) -> SoftFileLease:
+        return SoftFileLease(
+            self.root / f".{config.key}.lock", lease_duration=CLAIM_LEASE_S, thread_local=False
+        )
+
+    @contextlib.contextmanager
+    def claim(
+        self, config: RunConfig, *, timeout: float | None = None
+    ) -> Iterator[RunResult | None]:
+        """Hold the run of ``config`` for this process while it trains it.
+
+        Waits (up to ``timeout`` seconds, ``None``: as long as it takes) while another process
+        holds the claim, then yields the stored run when there is one now (another process
+        finished it meanwhile: use it) or ``None`` (train it and :meth:`save` it inside the
+        block). The claim is released on leaving the block, also on an error.
+
+        Example:
+            >>> # xdoctest: +SKIP
+            >>> with store.claim(config) as stored:
+            ...     if stored is None:
+            ...         store.save(train_run(config))
+
+        Raises:
+            ValueError: the store's folder does not exist here (a cluster worker that does not
+                see the shared disk at the same path), naming ``results_dir``.
+            filelock.Timeout: another process held the claim for ``timeout`` seconds.
+            RunFileError: the stored file is invalid (see :meth:`load`).
+        """
+        if not self.root.is_dir():
+            # Never create it: a worker without the shared disk would fill a private folder.
+            raise ValueError(
+                f"results_dir: {str(self.root)!r} is not a folder on this machine "
+                f"({socket.gethostname()}); every worker must see the results folder at the "
+                "same absolute path (a shared disk)"
+            )
+        lease = self._lease(config)
+        lease.acquire(timeout=-1 if timeout is None else timeout)
+        try:
+            yield self.load(config)
+        finally:
+            lease.release()
+
+    def claim_each(
+        self, configs: Iterable[RunConfig]
+    ) -> Iterator[tuple[RunConfig, RunResult | None]]:
+        """Claim the runs of ``configs`` one by one, preferring those no one else holds.
+
+        Yields each configuration with :meth:`claim`'s value while holding its claim: the
+        stored run, or ``None`` when the caller must train and :meth:`save` it before asking
+        for the next. Runs another process is training are first put off, then waited for,
+        so two sweeps over the same runs share them out instead of training them twice.
+        """
+        put_off: list[RunConfig] = []
+        for config in configs:
+            try:
+                with self.claim(config, timeout=0) as stored:
+                    yield config, stored
+            except Timeout:
+                put_off.append(config)
+        for config in put_off:
+            with self.claim(config) as stored:
+                yield config, stored
+
+    def remove_stale_temporaries(self, max_age_s: float = STALE_TEMPORARY_S) -> list[Path]:
+        """Delete the temporary files of writers killed at least ``max_age_s`` seconds ago.
+
+        Returns:
+            The removed files.
+        """
+        removed = []
+        now = time.time()
+        for path in self.root.glob(".*.tmp") if self.root.is_dir() else []:
+            with contextlib.suppress(FileNotFoundError):  # another process removed it first
+                if now - path.stat().st_mtime > max_age_s:
+                    path.unlink()
+                    removed.append(path)
+        return removed
 
     def save(self, result: RunResult) -> Path:
         """Write ``result`` atomically; returns its path."""

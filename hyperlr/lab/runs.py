@@ -33,14 +33,16 @@ __all__ = [
 #: The per-epoch curves of a run, by task, in the order a results file lists them. ``epoch``
 #: counts from 1; ``lr`` is the first param group's learning rate at the epoch's first batch;
 #: the losses are label-smoothed cross-entropies (classification) or Huber losses with
-#: delta 1 on the normalised series (forecasting), train as the mean over the epoch's batches
-#: as trained, validation as the mean over the validation set after the epoch; the metric is
-#: the validation accuracy or the validation mean absolute error (normalised units);
+#: delta 1 on the normalised series (forecasting) or mean squared errors of the integral at the
+#: query points (operator), train as the mean over the epoch's batches as trained, validation
+#: as the mean over the validation set after the epoch; the metric is the validation accuracy
+#: or the validation mean absolute error (normalised units);
 #: ``epoch_time_s`` is the epoch's wall time, validation included (for a run trained in a group,
 #: its share: the group's epoch wall time divided by the runs training in that epoch).
 HISTORY_KEYS: dict[str, tuple[str, ...]] = {
     "classification": ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "epoch_time_s"),
     "forecasting": ("epoch", "train_loss", "val_loss", "val_mae", "lr", "epoch_time_s"),
+    "operator": ("epoch", "train_loss", "val_loss", "val_mae", "lr", "epoch_time_s"),
 }
 
 
@@ -59,7 +61,11 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 #: The model a run uses when its config names none, by task.
-DEFAULT_MODELS: dict[str, str] = {"classification": "simple_cnn", "forecasting": "lstm_seq2seq"}
+DEFAULT_MODELS: dict[str, str] = {
+    "classification": "simple_cnn",
+    "forecasting": "lstm_seq2seq",
+    "operator": "deeponet",
+}
 
 
 def _is_int(value: Any) -> bool:
@@ -107,7 +113,8 @@ class RunConfig:
 
     Attributes:
         dataset: a key of :data:`hyperlr.lab.data.DATASETS`: ``digits``, ``fashion_mnist``,
-            ``cifar10`` (classification) or ``oscillator``, ``sunspots`` (forecasting).
+            ``cifar10`` (classification), ``oscillator``, ``sunspots`` (forecasting) or
+            ``integral`` (operator learning).
         scheduler: a code of :data:`hyperlr.registry.SCHEDULER_CODES`.
         epochs: the budget :math:`N`, in epochs.
         seed: seeds the model's initialisation, the shuffling and the augmentation.

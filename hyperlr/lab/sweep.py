@@ -7,22 +7,25 @@ x seeds) and hands them to :func:`run_sweep`, which
    seeds, scheduler settings the schedule refuses, an unwritable results folder, and invalid
    files already in the store for the listed runs all raise at once;
 2. loads every listed run the store already has;
-3. trains the missing ones in groups (:mod:`hyperlr.lab.grouped`), each run written
-   atomically to the store as soon as it finishes, under an outer progress bar.
+3. trains the missing ones in groups (:mod:`hyperlr.lab.grouped`), each run under its claim in
+   the store and written atomically as soon as it finishes, under an outer progress bar.
 
-So a sweep killed midway loses only the run in progress and resumes where it stopped, and
-running the same list twice trains nothing the second time.
+So a sweep killed midway loses only the run in progress and resumes where it stopped, running
+the same list twice trains nothing the second time, and two sweeps over one folder at once
+(processes, machines on a shared disk) share the missing runs out instead of training them twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
 import torch
+from filelock import Timeout
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
@@ -32,7 +35,7 @@ from .grouped import DEFAULT_GROUP_SIZE, check_group_size, group_runs, train_run
 from .results import ResultsStore, RunFileError
 from .runs import RunConfig, RunResult, _is_int
 from .series import SeriesData
-from .train import load_data, resolve_device
+from .train import load_data, resolve_device, train_run
 
 __all__ = ["expand_grid", "missing_runs", "run_sweep"]
 
@@ -189,9 +192,17 @@ def _unique(configs: Iterable[RunConfig]) -> list[RunConfig]:
 def missing_runs(
     configs: Iterable[RunConfig], results_dir: str | os.PathLike[str]
 ) -> list[RunConfig]:
-    """The configurations that have no file yet in ``results_dir``."""
+    """The configurations without a valid run in ``results_dir`` (no file, or an invalid one,
+    which :func:`run_sweep` reports)."""
     store = ResultsStore(results_dir)
-    return [config for config in _unique(configs) if config not in store]
+
+    def stored(config: RunConfig) -> bool:
+        try:
+            return store.load(config) is not None
+        except RunFileError:
+            return False
+
+    return [config for config in _unique(configs) if not stored(config)]
 
 
 def run_sweep(
@@ -224,9 +235,10 @@ def run_sweep(
             default (each with an equal share of the CPU threads), or the machines of a Dask or
             Ray cluster inside ``joblib.parallel_config(backend="dask")`` (they must see
             ``results_dir`` on a shared disk). Runs are independent and each is written
-            atomically, so no number of workers corrupts or duplicates a stored run. Results of
-            the same configuration can differ in the last bits between thread counts. Each
-            worker trains whole groups.
+            atomically under its claim (:meth:`~hyperlr.lab.results.ResultsStore.claim`), so no
+            number of workers, nor of sweeps over the same folder, corrupts a stored run or
+            trains one twice. Results of the same configuration can differ in the last bits
+            between thread counts. Each worker trains whole groups.
         group_size: most runs trained together (``None``: all that can share a group; 1: one
             run at a time, as :func:`~hyperlr.lab.train.train_run` alone). A run interrupted
             with its group is trained again by the next sweep; finished runs are kept.
@@ -235,7 +247,8 @@ def run_sweep(
         One result per distinct configuration, in the order given.
 
     Raises:
-        ValueError: an invalid configuration or an unwritable ``results_dir``.
+        ValueError: an invalid configuration, an unwritable ``results_dir``, or workers that do
+            not see it.
         RunFileError: files of listed runs exist but are invalid (all of them are listed);
             fix or delete them, nothing is overwritten.
         FileNotFoundError: a data set the missing runs need is not available.
@@ -247,8 +260,11 @@ def run_sweep(
     for config in configs:
         _check_scheduler(config)
         _check_device(config)
+    # Workers elsewhere (a Dask or Ray cluster) must find the folder at the same absolute path.
+    results_dir = os.path.abspath(results_dir)
     store = ResultsStore(results_dir)
     store.check_writable()
+    store.remove_stale_temporaries()
 
     results: dict[str, RunResult] = {}
     problems: list[RunFileError] = []
@@ -295,25 +311,25 @@ def run_sweep(
             for group in groups
         )
         for config in todo:
-            results[config.key] = store.load(config)
+            stored = store.load(config)
+            if stored is None:
+                raise ValueError(
+                    f"results_dir: the workers wrote no file for run {config.key} in "
+                    f"{results_dir!r}; every worker must see that folder at the same path"
+                )
+            results[config.key] = stored
         return [results[config.key] for config in configs]
 
     bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress)
     bar.set_postfix(stored=len(results), to_train=len(todo))
 
     def store_result(result: RunResult) -> None:
-        store.save(result)
         results[result.config.key] = result
         bar.update()
 
-    for group in groups:
-        train_runs(
-            group,
-            data_cache[data_key(group[0])],
-            group_size=None,
-            on_result=store_result,
-            progress=progress,
-        )
+    _train_under_claims(
+        store, groups, lambda config: data_cache[data_key(config)], store_result, progress
+    )
     bar.close()
     return [results[config.key] for config in configs]
 
@@ -325,8 +341,61 @@ def _train_and_store(
     download: bool,
     threads: int,
 ) -> None:
-    """One worker process's job: train one group of runs, writing each as it ends."""
+    """One worker's job: train one group's runs under their claims, writing each as it ends."""
     torch.set_num_threads(threads)
-    data = load_data(group[0], root=data_root, download=download)
     store = ResultsStore(results_dir)
-    train_runs(group, data, group_size=None, on_result=store.save, progress=False)
+    loaded: list[ImageData | SeriesData] = []
+
+    def data_for(config: RunConfig) -> ImageData | SeriesData:
+        if not loaded:  # only once a claim is held: a worker without results_dir fails first
+            loaded.append(load_data(config, root=data_root, download=download))
+        return loaded[0]
+
+    _train_under_claims(store, [group], data_for, lambda result: None, progress=False)
+
+
+def _train_under_claims(
+    store: ResultsStore,
+    groups: list[list[RunConfig]],
+    data_for: Callable[[RunConfig], ImageData | SeriesData],
+    on_result: Callable[[RunResult], None],
+    progress: bool,
+) -> None:
+    """Train the runs of ``groups`` that no other sweep holds, each group under its claims.
+
+    A group claims every member it can without waiting; the members already stored meanwhile
+    are taken as they are, the rest train together and each is saved the moment it ends. The
+    claims are released when the group is done. Members another process holds are put off and
+    afterwards waited for one at a time (as :meth:`ResultsStore.claim_each` does), so two
+    sweeps never wait on each other's groups; one the other process left unfinished is trained
+    alone.
+    """
+    put_off: list[RunConfig] = []
+    for group in groups:
+        with contextlib.ExitStack() as claims:
+            mine = []
+            for config in group:
+                try:
+                    stored = claims.enter_context(store.claim(config, timeout=0))
+                except Timeout:
+                    put_off.append(config)
+                    continue
+                if stored is None:
+                    mine.append(config)
+                else:
+                    on_result(stored)
+            if mine:
+
+                def save(result: RunResult) -> None:
+                    store.save(result)
+                    on_result(result)
+
+                train_runs(
+                    mine, data_for(mine[0]), group_size=None, on_result=save, progress=progress
+                )
+    for config in put_off:
+        with store.claim(config) as stored:
+            if stored is None:
+                stored = train_run(config, data_for(config), progress=progress)
+                store.save(stored)
+            on_result(stored)

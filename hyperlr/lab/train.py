@@ -124,7 +124,10 @@ def _summed_loss(config: RunConfig, output: torch.Tensor, target: torch.Tensor) 
         return F.cross_entropy(
             output.float(), target, label_smoothing=config.label_smoothing, reduction="sum"
         )
-    per_element = F.huber_loss(output.float(), target, delta=1.0, reduction="none")
+    if DATASET_TASKS[config.dataset] == "operator":  # the paper's MSE
+        per_element = F.mse_loss(output.float(), target, reduction="none")
+    else:
+        per_element = F.huber_loss(output.float(), target, delta=1.0, reduction="none")
     return per_element.flatten(1).mean(dim=1).sum()
 
 

@@ -6,60 +6,155 @@ the final validation loss averaged over the seeds. Stage 2 reruns each study's b
 every budget, rescaling only what depends on the budget (the registry derives ``total_iters``,
 ``T_max``, ``max_iter`` and warmup lengths from it).
 
-Every run a trial trains goes through the results store (:func:`hyperlr.lab.sweep.run_sweep`), so
-a trial that repeats an earlier one trains nothing. Studies live in Optuna storage: an SQLite
-file in the results folder by default, or any Optuna database URL (PostgreSQL for several
-machines). Calling :func:`tune` again continues a study up to ``n_trials`` finished trials
-instead of restarting it, and ``workers > 1`` runs trials in several processes that share the
-study's storage.
+Every run a trial trains goes through the results store (:func:`hyperlr.lab.sweep.run_sweep`),
+under the store's per-run claims, so a trial that repeats an earlier run trains nothing and two
+processes never train one run twice.
+
+Studies live in Optuna storage: an SQLite file in the results folder by default, or any Optuna
+database URL (PostgreSQL for several machines). They survive interruption and share out work
+with Optuna's own mechanisms:
+
+* **Continuing.** Calling :func:`tune` again continues the study until it holds ``n_trials``
+  COMPLETE trials (:class:`optuna.study.MaxTrialsCallback`); failed trials (an error, a
+  Ctrl-C) are not counted. A running trial sends a heartbeat every
+  :data:`HEARTBEAT_INTERVAL_S` seconds; one silent for :data:`HEARTBEAT_GRACE_S` seconds
+  (its process was killed) is marked FAIL.
+* **New points.** The sampler (:class:`TrialSeededTPESampler`) draws trial number ``k``'s
+  randomness from seed ``42 + k``: an uninterrupted study is reproducible, while a continued
+  study, or several processes sharing one, draw every trial from a seed no other trial used,
+  so nothing is replayed. A trial whose settings repeat another's is pruned, not trained.
+* **Many processes.** ``workers > 1``, or the same :func:`tune` call started on several
+  machines against one database, run trials side by side; together they stop at ``n_trials``
+  COMPLETE trials (trials already running when it is reached still finish). Creating the
+  database's tables is serialised (a file lock for SQLite, an advisory lock for PostgreSQL),
+  so processes can start at the same moment on an empty database.
+* **Checked first.** Every argument, the device, the storage (driver installed, server
+  reachable) and, when trials remain to run, the data are checked before anything is written;
+  :func:`check_protocol` does the same for both stages of :func:`protocol`.
+* **Named by what it computes.** A study's name (:func:`study_name`) holds the code, the
+  budget, the hash of the fixed run settings, the tuning seeds and the time scale, so that
+  changing any of them starts another study instead of silently returning an old one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pandas as pd
+import sqlalchemy
 import torch
+from filelock import FileLock
 from joblib import Parallel, delayed
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
 
 from ..registry import SCHEDULER_CODES
 from .grouped import DEFAULT_GROUP_SIZE
-from .sweep import expand_grid, run_sweep
-from .train import RunConfig, RunResult
+from .results import ResultsStore
+from .sweep import _check_device, _check_scheduler, expand_grid, missing_runs, run_sweep
+from .train import RunConfig, RunResult, load_data
 
 __all__ = [
     "COMPETITORS",
+    "HEARTBEAT_GRACE_S",
+    "HEARTBEAT_INTERVAL_S",
     "SEARCH_SPACES",
     "ProtocolResult",
+    "TrialSeededTPESampler",
     "best_settings",
+    "check_protocol",
     "protocol",
     "stage2_configs",
     "study_name",
     "tune",
 ]
 
-#: Optuna's TPE seed in the paper's protocol.
+#: Optuna's TPE seed in the paper's protocol; trial ``k`` draws from ``PAPER_SAMPLER_SEED + k``.
 PAPER_SAMPLER_SEED = 42
 
+#: Seconds between the heartbeats of a running trial.
+HEARTBEAT_INTERVAL_S = 20
+#: Seconds without a heartbeat after which a running trial counts as dead and is marked FAIL
+#: (generous: a loaded machine or database may delay a beat).
+HEARTBEAT_GRACE_S = 120
+
 Suggest = Callable[[optuna.Trial, float], dict[str, Any]]
+
+
+class TrialSeededTPESampler(optuna.samplers.BaseSampler):
+    """Optuna's TPE sampler, with trial ``k``'s randomness drawn from seed ``seed + k``.
+
+    A sampler seeded once replays its sequence in every process that starts it: a continued
+    study would propose its first points again, and two processes sharing a study would propose
+    the same ones. Trial numbers are handed out by the storage, once each, so seeding every
+    trial by its number gives each trial of a study its own seed, whichever process runs it,
+    while an uninterrupted single-process study stays exactly reproducible. Everything else
+    (the startup trials at random, then TPE on the study's history) is TPE's.
+    """
+
+    def __init__(self, seed: int = PAPER_SAMPLER_SEED, **tpe_options: Any) -> None:
+        self._seed = seed
+        self._options = tpe_options
+        self._tpe = optuna.samplers.TPESampler(seed=seed, **tpe_options)
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self._tpe = optuna.samplers.TPESampler(seed=self._seed + trial.number, **self._options)
+        self._tpe.before_trial(study, trial)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial
+    ) -> dict[str, optuna.distributions.BaseDistribution]:
+        return self._tpe.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        search_space: dict[str, optuna.distributions.BaseDistribution],
+    ) -> dict[str, Any]:
+        return self._tpe.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        param_name: str,
+        param_distribution: optuna.distributions.BaseDistribution,
+    ) -> Any:
+        return self._tpe.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._tpe.after_trial(study, trial, state, values)
 
 
 def _lr(trial: optuna.Trial) -> float:
     return trial.suggest_float("lr", 1e-4, 5e-2, log=True)
 
 
-def _hyperbolic(trial: optuna.Trial, time_scale: float) -> dict[str, Any]:
+def _hyperbolic_bounds(time_scale: float) -> list[int]:
     # The paper's U in {200, 250, ..., 400}, on the study's time scale.
-    bounds = [round(u * time_scale) for u in range(200, 401, 50)]
+    return [round(u * time_scale) for u in range(200, 401, 50)]
+
+
+def _hyperbolic(trial: optuna.Trial, time_scale: float) -> dict[str, Any]:
     return {
         "infimum_lr": trial.suggest_float("infimum_lr", 1e-7, 1e-4, log=True),
-        "upper_bound": trial.suggest_categorical("upper_bound", bounds),
+        "upper_bound": trial.suggest_categorical("upper_bound", _hyperbolic_bounds(time_scale)),
     }
 
 
@@ -80,10 +175,17 @@ SEARCH_SPACES: dict[str, Suggest] = {
 }
 
 
-def study_name(code: str, budget: int, template: Mapping[str, Any]) -> str:
-    """A study's name: the code, the budget and the hash of the fixed run settings."""
+def study_name(
+    code: str, budget: int, seeds: Sequence[int], time_scale: float, template: Mapping[str, Any]
+) -> str:
+    """A study's name: everything that changes what its trials compute.
+
+    ``<code>-N<budget>-<key>-s<seeds>-t<time_scale>``: the code, the budget, the hash of the
+    fixed run settings (:attr:`RunConfig.key` of the code at the budget, with ``template``), the
+    tuning seeds (joined by ``.``) and the time scale of the search space.
+    """
     probe = RunConfig(scheduler=code, epochs=budget, **template)
-    return f"{code}-N{budget}-{probe.key}"
+    return f"{code}-N{budget}-{probe.key}-s{'.'.join(map(str, seeds))}-t{time_scale:g}"
 
 
 def _grid(template: Mapping[str, Any], **grid: Any) -> list[RunConfig]:
@@ -93,16 +195,205 @@ def _grid(template: Mapping[str, Any], **grid: Any) -> list[RunConfig]:
     return expand_grid(datasets=template["dataset"], **grid, **fixed)
 
 
-def _storage(
-    storage: str | None, results_dir: str | os.PathLike[str]
-) -> optuna.storages.RDBStorage:
+# ------------------------------------------------------------------------------------- storage
+
+
+def _storage_url(storage: str | None, results_dir: str | os.PathLike[str]) -> str:
     if storage is None:
-        folder = Path(results_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        storage = f"sqlite:///{(folder / 'optuna.sqlite3').resolve()}"
+        return f"sqlite:///{(Path(results_dir) / 'optuna.sqlite3').resolve()}"
+    if not isinstance(storage, str) or not storage:
+        raise ValueError(
+            "storage: must be an Optuna database URL (e.g. "
+            f"'postgresql+psycopg2://user:password@host/db') or None, got {storage!r}"
+        )
+    return storage
+
+
+def _engine_options(url: str) -> dict[str, Any]:
     # Several processes share an SQLite file: wait for its lock instead of failing at once.
-    engine = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(storage, engine_kwargs=engine)
+    return {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return repr(url)
+
+
+@contextlib.contextmanager
+def _storage_errors(url: str) -> Iterator[None]:
+    """Turn a missing driver or an unreachable database into a ValueError naming ``storage``."""
+    try:
+        yield
+    except ImportError as error:
+        cause = error.__cause__ or error
+        raise ValueError(
+            f"storage: the database driver for {_shown(url)} is not installed ({cause}); for "
+            "PostgreSQL install the 'postgres' extra (pip install 'hyperlr[postgres]') and name "
+            "its driver in the URL: 'postgresql+psycopg2://user:password@host/database'"
+        ) from None
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise ValueError(f"storage: cannot use the database {_shown(url)}: {reason}") from None
+
+
+def _has_tables(url: str) -> bool:
+    """Whether the database holds Optuna's tables, checking the driver and that it can be
+    reached, and creating nothing (no file, no table)."""
+    if url.startswith("sqlite"):
+        path = sqlalchemy.engine.make_url(url).database
+        if path and path != ":memory:" and not os.path.exists(path):
+            return False  # connecting would create the file
+    with _storage_errors(url):
+        engine = sqlalchemy.create_engine(url, **_engine_options(url))
+        try:
+            return sqlalchemy.inspect(engine).has_table("studies")
+        finally:
+            engine.dispose()
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """Serialise the creation of Optuna's tables between processes: two processes starting
+    together on an empty database would otherwise both create them, and one fail. SQLite: a
+    hidden lock file beside the database; PostgreSQL: a session advisory lock."""
+    if url.startswith("sqlite"):
+        path = sqlalchemy.engine.make_url(url).database
+        if path and path != ":memory:":
+            folder, name = os.path.split(path)
+            os.makedirs(folder or ".", exist_ok=True)  # the database is about to be created
+            with FileLock(os.path.join(folder, f".{name}.lock")):
+                yield
+            return
+    elif url.startswith("postgresql"):
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                lock = sqlalchemy.text("SELECT pg_advisory_lock(hashtext('hyperlr.tune'))")
+                connection.execute(lock)
+                try:
+                    yield
+                finally:
+                    unlock = sqlalchemy.text("SELECT pg_advisory_unlock(hashtext('hyperlr.tune'))")
+                    connection.execute(unlock)
+        finally:
+            engine.dispose()
+        return
+    yield
+
+
+def _report_dead_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    warnings.warn(
+        f"study {study.study_name!r}: trial {trial.number} sent no heartbeat for "
+        f"{HEARTBEAT_GRACE_S} s (its process stopped); marked FAIL, it does not count",
+        stacklevel=2,
+    )
+
+
+def _open_storage(url: str) -> optuna.storages.RDBStorage:
+    """The study storage at ``url``, with heartbeats; its tables, if missing, are created under
+    :func:`_schema_lock`."""
+    creating = _schema_lock(url) if not _has_tables(url) else contextlib.nullcontext()
+    with _storage_errors(url), creating, warnings.catch_warnings():
+        # The heartbeat is marked experimental in Optuna; it is what marks dead trials FAIL.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=_engine_options(url),
+            heartbeat_interval=HEARTBEAT_INTERVAL_S,
+            grace_period=HEARTBEAT_GRACE_S,
+            heartbeat_stale_trial_callback=_report_dead_trial,
+        )
+
+
+def _open_study(name: str, url: str, *, create: bool) -> optuna.Study:
+    storage = _open_storage(url)
+    sampler = TrialSeededTPESampler(PAPER_SAMPLER_SEED)
+    if create:  # two processes creating it at once: Optuna loads the one that won
+        with _storage_errors(url):
+            optuna.create_study(
+                study_name=name, storage=storage, direction="minimize", load_if_exists=True
+            )
+    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+    # Trials whose process died (no heartbeat for the grace period) become FAIL now.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    return study
+
+
+def _complete_trials(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def _stored_complete_trials(name: str, url: str) -> int:
+    """The COMPLETE trials of a study, read without creating the database, tables or study."""
+    if not _has_tables(url):
+        return 0
+    try:
+        return _complete_trials(_open_study(name, url, create=False))
+    except KeyError:  # no such study yet
+        return 0
+
+
+# ------------------------------------------------------------------------------------- checks
+
+
+def _check_study_arguments(
+    code: str,
+    budget: int,
+    seeds: Sequence[int],
+    n_trials: int,
+    workers: int,
+    time_scale: float,
+    template: Mapping[str, Any],
+) -> list[RunConfig]:
+    """Every argument of :func:`tune` that needs no storage nor data; returns a trial's runs
+    with the registry's default settings."""
+    if code not in SEARCH_SPACES:
+        raise ValueError(
+            f"code: no search space for {code!r}; codes with one: {', '.join(SEARCH_SPACES)}"
+            if code in SCHEDULER_CODES
+            else f"code: unknown scheduler code {code!r}; known: {', '.join(SEARCH_SPACES)}"
+        )
+    for name, value in {"n_trials": n_trials, "workers": workers}.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if not (
+        isinstance(time_scale, (int, float))
+        and not isinstance(time_scale, bool)
+        and 0 < time_scale <= 1
+    ):
+        raise ValueError(f"time_scale must be a number in (0, 1], got {time_scale!r}")
+    if "dataset" not in template:
+        raise ValueError("dataset: the run settings must name a dataset")
+    # Validates the budget, the seeds and every fixed setting.
+    configs = _grid(template, schedulers=code, budgets=budget, seeds=list(seeds))
+    if code in ("H", "EH") and min(_hyperbolic_bounds(time_scale)) < budget:
+        raise ValueError(
+            f"budget: {budget} epochs exceed the smallest upper bound the search space of "
+            f"{code!r} tries at time_scale {time_scale:g} "
+            f"({min(_hyperbolic_bounds(time_scale))}); use a budget <= it or a larger time_scale"
+        )
+    for config in configs:
+        _check_device(config)
+    return configs
+
+
+def _check_data(configs: Sequence[RunConfig]) -> None:
+    """Load each data set the runs need once (on the CPU), so a missing one fails now."""
+    seen = set()
+    for config in configs:
+        key = (config.dataset, config.data_seed, config.train_subset, config.val_subset)
+        key += (json.dumps(config.data_options, sort_keys=True),)
+        if key not in seen:
+            seen.add(key)
+            load_data(config)
+
+
+# ---------------------------------------------------------------------------------- the study
 
 
 def _objective(
@@ -116,6 +407,13 @@ def _objective(
     def objective(trial: optuna.Trial) -> float:
         lr = _lr(trial)
         settings = SEARCH_SPACES[code](trial, time_scale)
+        # A continued or shared study never trains a point twice (the sampler makes repeats
+        # very unlikely; this makes them impossible).
+        for other in trial.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+        ):
+            if other.number < trial.number and other.params == trial.params:
+                raise optuna.TrialPruned(f"repeats the settings of trial {other.number}")
         configs = _grid(
             template,
             schedulers=code,
@@ -124,10 +422,16 @@ def _objective(
             overrides={code: settings},
             lr=lr,
         )
+        try:
+            _check_scheduler(configs[0])
+        except ValueError as error:
+            # A rare corner of the search space (an infimum above the drawn lr) that the
+            # schedule refuses: not a result, and not counted.
+            raise optuna.TrialPruned(str(error)) from None
+        trial.set_user_attr("scheduler_overrides", settings)
+        trial.set_user_attr("run_keys", [config.key for config in configs])
         runs = run_sweep(configs, results_dir, progress=False)
         losses = [run.final["val_loss"] for run in runs]
-        trial.set_user_attr("scheduler_overrides", settings)
-        trial.set_user_attr("run_keys", [run.config.key for run in runs])
         mean = sum(losses) / len(losses)
         # A diverged run scores as infinitely bad: Optuna would count a NaN as a failed trial.
         return mean if math.isfinite(mean) else float("inf")
@@ -137,28 +441,25 @@ def _objective(
 
 def _optimize(
     name: str,
-    storage_url: str | None,
-    results_dir: str | os.PathLike[str],
+    url: str,
     objective_args: tuple,
     n_trials: int,
-    sampler_seed: int,
+    max_trials: int,
     worker_threads: int | None = None,
     verbosity: int | None = None,
 ) -> None:
-    """One worker: load the study and run ``n_trials`` more trials in it."""
+    """One worker: run up to ``max_trials`` trials, stopping once the study (all processes
+    together) holds ``n_trials`` COMPLETE trials."""
     if verbosity is not None:  # a worker process starts with Optuna's default logging
         optuna.logging.set_verbosity(verbosity)
-    study = optuna.load_study(
-        study_name=name,
-        storage=_storage(storage_url, results_dir),
-        sampler=optuna.samplers.TPESampler(seed=sampler_seed),
-    )
+    study = _open_study(name, url, create=False)
     if worker_threads:
         torch.set_num_threads(worker_threads)
-    study.optimize(_objective(*objective_args), n_trials=n_trials)
-
-
-_FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
+    study.optimize(
+        _objective(*objective_args),
+        n_trials=max_trials,
+        callbacks=[MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE,))],
+    )
 
 
 def tune(
@@ -180,10 +481,13 @@ def tune(
         budget: the short budget the study tunes at (the paper: 50 epochs).
         seeds: every trial trains one run per seed; the objective is the mean final
             validation loss.
-        n_trials: the number of finished trials the study should hold; a rerun continues an
-            existing study up to this number.
+        n_trials: the number of COMPLETE trials the study should hold; a rerun continues an
+            existing study up to this number (failed and pruned trials do not count).
         results_dir: the results store the trials' runs go to (and the SQLite file by default).
-        storage: an Optuna database URL; ``None``: ``results_dir/optuna.sqlite3``.
+            Across machines: one shared folder, at the same absolute path on every machine.
+        storage: an Optuna database URL; ``None``: ``results_dir/optuna.sqlite3``. Across
+            machines: a database server, e.g. ``postgresql+psycopg2://user:password@host/db``
+            (the ``postgres`` extra installs this driver).
         workers: processes running trials at once, sharing the study through its storage.
         time_scale: duration scale of the search space (see :data:`SEARCH_SPACES`).
         **template: the other :class:`~hyperlr.lab.train.RunConfig` fields, ``dataset`` included.
@@ -192,50 +496,30 @@ def tune(
         The study, loaded from its storage.
 
     Raises:
-        ValueError: an unknown code, a bad budget, seeds, ``n_trials`` or ``workers``, or an
-            invalid run setting, before any trial runs.
+        ValueError: an unknown code, a bad budget, seeds, ``n_trials``, ``workers``,
+            ``time_scale`` or run setting, a device that is not available, or a ``storage``
+            whose driver is missing or that cannot be reached, before anything is written.
+        FileNotFoundError: the data set is not available (checked when trials remain to run).
     """
-    if code not in SEARCH_SPACES:
-        raise ValueError(
-            f"code: no search space for {code!r}; codes with one: {', '.join(SEARCH_SPACES)}"
-            if code in SCHEDULER_CODES
-            else f"code: unknown scheduler code {code!r}; known: {', '.join(SEARCH_SPACES)}"
-        )
-    for name, value in {"n_trials": n_trials, "workers": workers}.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if not (isinstance(time_scale, (int, float)) and 0 < time_scale <= 1):
-        raise ValueError(f"time_scale must be a number in (0, 1], got {time_scale!r}")
-    if "dataset" not in template:
-        raise ValueError("dataset: the run settings must name a dataset")
-    # Validates the budget, the seeds and every fixed setting before anything runs.
-    _grid(template, schedulers=code, budgets=budget, seeds=list(seeds))
-    name = study_name(code, budget, template)
-    storage_object = _storage(storage, results_dir)
-    study = optuna.create_study(
-        study_name=name, storage=storage_object, direction="minimize", load_if_exists=True
-    )
-    # Resuming: only the trials still missing run (a trial killed mid-way stays RUNNING in the
-    # storage and is not counted as finished).
-    missing = n_trials - len(study.get_trials(deepcopy=False, states=_FINISHED))
-    if missing > 0:
-        objective_args = (code, budget, tuple(seeds), dict(template), results_dir, time_scale)
-        # Worker i runs its share of the missing trials; its TPE seed is the paper's 42 + i, so
-        # that the workers do not propose the same first trials.
+    configs = _check_study_arguments(code, budget, seeds, n_trials, workers, time_scale, template)
+    name = study_name(code, budget, seeds, time_scale, template)
+    url = _storage_url(storage, results_dir)
+    if _stored_complete_trials(name, url) < n_trials:
+        _check_data(configs)
+        ResultsStore(results_dir).check_writable()
+    study = _open_study(name, url, create=True)
+    # Workers elsewhere (a Dask or Ray cluster) must find the folder at the same absolute path.
+    results_dir = os.path.abspath(results_dir)
+    objective_args = (code, budget, tuple(seeds), dict(template), results_dir, time_scale)
+    threads = max(1, torch.get_num_threads() // workers) if workers > 1 else None
+    verbosity = optuna.logging.get_verbosity()
+    # Each round shares the missing trials out among the workers; pruned repeats (or trials
+    # another process was running when a round started) can leave some missing, hence rounds.
+    while (missing := n_trials - _complete_trials(study)) > 0:
         shares = [missing // workers + (i < missing % workers) for i in range(workers)]
-        threads = max(1, torch.get_num_threads() // workers) if workers > 1 else None
         jobs = [
-            (
-                name,
-                storage,
-                results_dir,
-                objective_args,
-                share,
-                PAPER_SAMPLER_SEED + i,
-                threads,
-                optuna.logging.get_verbosity(),
-            )
-            for i, share in enumerate(shares)
+            (name, url, objective_args, n_trials, share, threads, verbosity)
+            for share in shares
             if share
         ]
         if len(jobs) == 1:
@@ -244,7 +528,9 @@ def tune(
             # joblib's default backend, or the caller's (e.g. Dask) via joblib.parallel_config;
             # across machines, give them a shared Optuna database URL as ``storage``.
             Parallel(n_jobs=len(jobs))(delayed(_optimize)(*job) for job in jobs)
-    return optuna.load_study(study_name=name, storage=storage_object)
+        if _complete_trials(study) == n_trials - missing:
+            break  # no progress (every trial pruned): do not loop forever
+    return _open_study(name, url, create=False)
 
 
 def best_settings(study: optuna.Study) -> tuple[float, dict[str, Any]]:
@@ -300,6 +586,86 @@ class ProtocolResult:
     competitor_of: dict[str, str]
 
 
+def _competitor_settings(competitors: Sequence[str], template: Mapping[str, Any]) -> dict:
+    """Each competitor's scheduler code and run settings (its optimizer added)."""
+    if isinstance(competitors, str) or not competitors:
+        raise ValueError(
+            f"competitors: must list at least one of {', '.join(COMPETITORS)}, got {competitors!r}"
+        )
+    unknown = [name for name in competitors if name not in COMPETITORS]
+    if unknown:
+        raise ValueError(
+            f"competitors: unknown {', '.join(map(repr, unknown))}; known: {', '.join(COMPETITORS)}"
+        )
+    return {
+        name: (COMPETITORS[name][0], {**template, "optimizer": COMPETITORS[name][1]})
+        for name in competitors
+    }
+
+
+def check_protocol(
+    competitors: Sequence[str],
+    *,
+    tune_budget: int,
+    n_trials: int,
+    tune_seeds: Sequence[int],
+    budgets: Sequence[int],
+    seeds: Sequence[int],
+    results_dir: str | os.PathLike[str],
+    storage: str | None = None,
+    workers: int = 1,
+    time_scale: float = 1.0,
+    **template: Any,
+) -> None:
+    """Check everything :func:`protocol` needs with these arguments, writing nothing.
+
+    Both stages' parameters for every competitor (codes, budgets, seeds, trial counts, run
+    settings), the device, the storage (its driver installed, the database reachable) and, when
+    anything remains to train, the data set. A chapter running several tasks calls this for
+    every task before it runs the first.
+
+    Raises:
+        ValueError: naming the parameter and what it accepts.
+        FileNotFoundError: the data set is not available and runs remain to train.
+    """
+    plans = _competitor_settings(competitors, template)
+    url = _storage_url(storage, results_dir)
+    names = {}
+    for competitor, (code, settings) in plans.items():
+        configs = _check_study_arguments(
+            code, tune_budget, tune_seeds, n_trials, workers, time_scale, settings
+        )
+        # Stage 2 at every budget and seed, with the registry's defaults for the settings.
+        stage2 = _grid(settings, schedulers=code, budgets=budgets, seeds=seeds)
+        longest = max(config.epochs for config in stage2)
+        if code in ("H", "EH") and longest > min(_hyperbolic_bounds(time_scale)):
+            raise ValueError(
+                f"budgets: {longest} epochs exceed the smallest upper bound the search "
+                f"space of {code!r} may pick at time_scale {time_scale:g} "
+                f"({min(_hyperbolic_bounds(time_scale))})"
+            )
+        name = study_name(code, tune_budget, tune_seeds, time_scale, settings)
+        names[competitor] = (name, configs + stage2)
+    # What remains to do: incomplete studies, or stage-2 runs missing from the store.
+    studies = {}
+    for competitor, (name, _) in names.items():
+        if _stored_complete_trials(name, url) < n_trials:
+            break
+        studies[competitor] = _open_study(name, url, create=False)
+    else:
+        stage2 = [
+            config
+            for competitor, study in studies.items()
+            for config in stage2_configs(
+                {plans[competitor][0]: study}, budgets=budgets, seeds=seeds, **plans[competitor][1]
+            )
+        ]
+        if not missing_runs(stage2, results_dir):
+            return
+    _check_data([configs[0] for _, configs in names.values()])
+    ResultsStore(results_dir).check_writable()
+
+
 def protocol(
     competitors: Sequence[str],
     *,
@@ -317,6 +683,9 @@ def protocol(
 ) -> ProtocolResult:
     """The paper's two stages for one task: tune every competitor short, then train it long.
 
+    Everything is checked first (:func:`check_protocol`), so a bad parameter of either stage
+    fails before the first trial.
+
     Args:
         competitors: keys of :data:`COMPETITORS`.
         tune_budget, n_trials, tune_seeds: stage 1 (see :func:`tune`).
@@ -325,15 +694,20 @@ def protocol(
         group_size: stage 2's runs trained together (see :func:`hyperlr.lab.sweep.run_sweep`).
         **template: the other run settings (``dataset`` and e.g. subsets, model options).
     """
-    unknown = [name for name in competitors if name not in COMPETITORS]
-    if unknown:
-        raise ValueError(
-            f"competitors: unknown {', '.join(map(repr, unknown))}; known: {', '.join(COMPETITORS)}"
-        )
+    arguments = dict(
+        tune_budget=tune_budget,
+        n_trials=n_trials,
+        tune_seeds=tune_seeds,
+        budgets=budgets,
+        seeds=seeds,
+        results_dir=results_dir,
+        storage=storage,
+        workers=workers,
+        time_scale=time_scale,
+    )
+    check_protocol(competitors, **arguments, **template)
     rows, studies = [], {}
-    for name in competitors:
-        code, optimizer = COMPETITORS[name]
-        settings = {**template, "optimizer": optimizer}
+    for name, (code, settings) in _competitor_settings(competitors, template).items():
         study = tune(
             code,
             budget=tune_budget,
