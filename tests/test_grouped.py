@@ -25,6 +25,14 @@ SEQUENCE = {
     "data_options": {"history": 12, "horizon": 6},
 }
 SEQUENCE_MODEL = {"hidden_size": 8, "num_layers": 2}
+OPERATOR = {
+    "dataset": "integral",
+    "train_subset": 48,
+    "val_subset": 16,
+    "batch_size": 24,
+    "data_options": {"n_functions": 80},
+}
+OPERATOR_MODEL = {"width": 16, "depth": 2, "basis": 8}  # DeepONet, with a buffer
 # Schedules: constant, cosine, the two hyperbolic ones, a per-batch one (OneCycle) and
 # schedule-free AdamW; each at two seeds and two budgets.
 COMPETITORS = [
@@ -70,7 +78,8 @@ def assert_same_curves(grouped, alone) -> None:
 
 
 @pytest.mark.parametrize(
-    ("task", "model_options"), [(IMAGE, IMAGE_MODEL), (SEQUENCE, SEQUENCE_MODEL)]
+    ("task", "model_options"),
+    [(IMAGE, IMAGE_MODEL), (SEQUENCE, SEQUENCE_MODEL), (OPERATOR, OPERATOR_MODEL)],
 )
 def test_group_equals_runs_alone(task, model_options):
     configs = mixed_group(task, model_options)

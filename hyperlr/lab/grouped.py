@@ -148,12 +148,13 @@ class _UnfusedLSTM(nn.LSTM):
 
 
 def _vmappable(model: nn.Module) -> nn.Module:
-    """A parameter-free copy of ``model`` (on the meta device) that ``vmap`` can batch.
+    """A copy of ``model`` that ``vmap`` can batch over stacked parameters.
 
     Its ``nn.LSTM`` layers are computed by :func:`lstm_forward`; everything else is the model's
-    own code. Only its structure is used: ``functional_call`` supplies the parameters.
+    own code. ``functional_call`` supplies the parameters; the copy's buffers (fixed tensors
+    such as DeepONet's query points, the same for every run) are used as they are.
     """
-    template = copy.deepcopy(model).to("meta")
+    template = copy.deepcopy(model)
     for module in template.modules():
         if type(module) is nn.LSTM:
             module.__class__ = _UnfusedLSTM
