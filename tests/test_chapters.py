@@ -249,6 +249,7 @@ def test_committed_results_cover_the_protocol_chapters_defaults(tmp_path, monkey
 
     monkeypatch.setattr(sweep, "train_run", no_training)
     monkeypatch.setattr(sweep, "_train_and_store", no_training)
+    monkeypatch.setattr(sweep, "train_runs", no_training)
     p = default_parameters(PROTOCOL)
     # A copy: loading the studies must not touch the committed SQLite file.
     shutil.copytree(CHAPTERS / p["results_dir"], tmp_path / "results")

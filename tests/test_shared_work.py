@@ -63,6 +63,22 @@ def train_run(config, *args, **kwargs):
     return result
 
 sweep.train_run = train_run
+real_train_runs = sweep.train_runs
+
+def train_runs(configs, *args, on_result, **kwargs):  # a group: its runs count one by one
+    global calls
+    calls += len(configs)
+    if calls - len(configs) < job.get("kill_at", 0) <= calls:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def logged(result):
+        with open(job["log"], "a") as log:
+            log.write(result.config.key + "\n")
+        on_result(result)
+
+    return real_train_runs(configs, *args, on_result=logged, **kwargs)
+
+sweep.train_runs = train_runs
 open(job["ready"], "w").close()
 while not os.path.exists(job["go"]):
     time.sleep(0.02)
@@ -219,5 +235,5 @@ def test_a_sweep_through_a_dask_cluster_equals_the_local_one(tmp_path):
 def test_a_worker_that_does_not_see_the_results_folder_fails_naming_it(tmp_path):
     (config,) = expand_grid(**{**GRID, "schedulers": "N", "budgets": 1, "seeds": 0})
     with pytest.raises(ValueError, match="results_dir: .*same absolute path"):
-        hsweep._train_and_store(config, tmp_path / "not-here", None, False, 1)
+        hsweep._train_and_store([config], tmp_path / "not-here", None, False, 1)
     assert not (tmp_path / "not-here").exists()

@@ -384,12 +384,14 @@ def _train_under_claims(
                     mine.append(config)
                 else:
                     on_result(stored)
-            if mine:
 
-                def save(result: RunResult) -> None:
-                    store.save(result)
-                    on_result(result)
+            def save(result: RunResult) -> None:
+                store.save(result)
+                on_result(result)
 
+            if len(mine) == 1:  # alone: today's loop
+                save(train_run(mine[0], data_for(mine[0]), progress=progress))
+            elif mine:
                 train_runs(
                     mine, data_for(mine[0]), group_size=None, on_result=save, progress=progress
                 )
