@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from hyperlr import exp_hyperbolic_lr, hyperbolic_lr
-from hyperlr.lab.explorer import EXPLORER_CODES, explorer_html, lr_trajectory, schedule_explorer
+from hyperlr.lab.explorer import (
+    EXPLORER_CODES,
+    explorer_bundle,
+    explorer_html,
+    lr_trajectory,
+    schedule_explorer,
+)
 
 BUDGETS, UPPER_BOUNDS, INFIMA = (10, 20), (20, 40), (1e-6, 1e-3)
 
@@ -86,3 +92,11 @@ def test_bad_arguments_are_named(arguments, message):
     settings = {"budgets": BUDGETS, "upper_bounds": UPPER_BOUNDS, "infima": INFIMA, **arguments}
     with pytest.raises(ValueError, match=message):
         schedule_explorer(**settings)
+
+
+def test_the_bundle_has_the_page_and_a_static_picture_for_the_pdf(figure):
+    import base64
+
+    bundle = explorer_bundle(figure)
+    assert bundle["text/html"] == explorer_html(figure)
+    assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")

@@ -16,6 +16,8 @@ name. Nothing is fetched: :func:`explorer_html` embeds plotly.js in the page.
 
 from __future__ import annotations
 
+import base64
+import io
 import itertools
 import json
 import math
@@ -26,6 +28,7 @@ from . import require
 
 require(("plotly", "matplotlib", "seaborn"), "book")
 
+import matplotlib.pyplot as plt  # noqa: E402 (after the extra check)
 import numpy as np  # noqa: E402 (after the extra check)
 import plotly.graph_objects as go  # noqa: E402 (after the extra check)
 import torch  # noqa: E402 (after the extra check)
@@ -34,7 +37,14 @@ from ..registry import make_scheduler  # noqa: E402 (after the extra check)
 from ..schedules import _is_int, hyperbola  # noqa: E402 (after the extra check)
 from .plotting import SCHEDULER_COLORS  # noqa: E402 (after the extra check)
 
-__all__ = ["EXPLORER_CODES", "explorer_html", "lr_trajectory", "schedule_explorer"]
+__all__ = [
+    "EXPLORER_CODES",
+    "explorer_bundle",
+    "explorer_html",
+    "lr_trajectory",
+    "schedule_explorer",
+    "static_png",
+]
 
 #: The schedules the explorer draws, in legend order.
 EXPLORER_CODES: tuple[str, ...] = ("P", "C", "E", "H", "EH", "WSD")
@@ -243,3 +253,41 @@ def explorer_html(fig: go.Figure, *, div_id: str = "schedule-explorer") -> str:
         post_script=_SLIDER_SCRIPT,
         config={"displaylogo": False, "responsive": True},
     )
+
+
+def static_png(fig: go.Figure) -> bytes:
+    """The curves the figure shows first, drawn by matplotlib as a PNG.
+
+    What a reader without JavaScript gets: the PDF of the book, or a notebook viewer.
+    """
+    static, ax = plt.subplots(figsize=(7.0, 4.2))
+    for trace in fig.data:
+        ax.plot(
+            trace.x,
+            trace.y,
+            color=trace.line.color,
+            ls="--" if trace.line.dash == "dash" else "-",
+            lw=trace.line.width,
+            label=trace.name,
+        )
+    ax.set(xlabel="epoch n", ylabel="learning rate", yscale="log")
+    ax.set_ylim(*(10.0**bound for bound in fig.layout.yaxis.range))
+    shown = ", ".join(
+        f"{s.currentvalue.prefix}{s.steps[s.active].label}" for s in fig.layout.sliders
+    )
+    ax.set_title(shown, fontsize="small")
+    ax.legend(ncol=4, fontsize="small", loc="lower left")
+    static.tight_layout()
+    buffer = io.BytesIO()
+    static.savefig(buffer, format="png", dpi=110)
+    plt.close(static)
+    return buffer.getvalue()
+
+
+def explorer_bundle(fig: go.Figure) -> dict[str, str]:
+    """A MIME bundle for ``IPython.display.display(..., raw=True)``: the interactive HTML for
+    the web book, and :func:`static_png` for the PDF and viewers without JavaScript."""
+    return {
+        "text/html": explorer_html(fig),
+        "image/png": base64.b64encode(static_png(fig)).decode("ascii"),
+    }
