@@ -54,10 +54,10 @@ test: $(STAMP)
 	HYPERLR_BOOK_HTML=_build/test/_build/html $(BIN)/python -m pytest -p no:cacheprovider \
 	  tests/test_offline_browser.py -k "every_page or books_explorer"
 
-# The whole book as one PDF: _build/latex/book.pdf. LaTeX comes from Debian's packages, which
-# this installs with apt-get when one is missing (as root, or through sudo).
-PDF_PACKAGES := latexmk texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
-  tex-gyre
+# The whole book as one PDF: _build/latex/book.pdf, by XeLaTeX. LaTeX comes from Debian's
+# packages, which this installs with apt-get when one is missing (as root, or through sudo).
+PDF_PACKAGES := latexmk texlive-xetex texlive-latex-recommended texlive-latex-extra \
+  texlive-fonts-recommended fonts-freefont-otf tex-gyre
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 pdf: $(STAMP)
 	dpkg -s $(PDF_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
