@@ -57,7 +57,7 @@ test: $(STAMP)
 # The whole book as one PDF: _build/latex/book.pdf, by XeLaTeX. LaTeX comes from Debian's
 # packages, which this installs with apt-get when one is missing (as root, or through sudo).
 PDF_PACKAGES := latexmk texlive-xetex texlive-latex-recommended texlive-latex-extra \
-  texlive-fonts-recommended fonts-freefont-otf tex-gyre
+  texlive-fonts-recommended fonts-freefont-otf
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 pdf: $(STAMP)
 	dpkg -s $(PDF_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
