@@ -251,7 +251,8 @@ def explorer_html(fig: go.Figure, *, div_id: str = "schedule-explorer") -> str:
         div_id=div_id,
         auto_play=False,
         post_script=_SLIDER_SCRIPT,
-        config={"displaylogo": False, "responsive": True},
+        # No mode bar: its zoom tools would sit on the axis buttons, and the sliders are the point.
+        config={"displayModeBar": False, "responsive": True},
     )
 
 
