@@ -106,7 +106,7 @@ def test_image_chapter_resumes_an_interrupted_sweep(tmp_path):
     [
         ({"schedulers": ["N", "X"]}, "schedulers: unknown code 'X'"),
         ({"budgets": [0, 3]}, "budgets: each must be an integer >= 1"),
-        ({"dataset": "mnist"}, "datasets: unknown dataset 'mnist'"),
+        ({"dataset": "mnist"}, "dataset must be one of .*, got 'mnist'"),
         ({"results_dir": "/proc/version/runs"}, "results_dir"),
         # An explicit subset is kept even where it does not fit the data set (1437 digits).
         ({"train_subset": 6000}, r"train_subset .*\[1, 1437\], got 6000"),
@@ -128,7 +128,7 @@ def test_sequence_chapter_smoke_run(tmp_path):
     runs, problems = ResultsStore(results).scan()
     assert not problems and len(runs) == 14
     assert all(r.forecasts and len(r.forecasts["prediction"][0]) == 50 for r in runs)
-    with pytest.raises(pm.PapermillExecutionError, match="datasets: unknown dataset 'tides'"):
+    with pytest.raises(pm.PapermillExecutionError, match="dataset must be one of .*, got 'tides'"):
         run_chapter(SEQUENCE, tmp_path, results_dir=str(results), dataset="tides")
 
 
