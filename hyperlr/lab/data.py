@@ -530,6 +530,7 @@ CHAPTER_SUBSETS: dict[str, tuple[int | None, int | None]] = {
     "cifar10": (6000, 2000),
     "oscillator": (1024, 512),
     "sunspots": (None, None),  # about 220 / 55 windows
+    "integral": (500, 250),  # functions, of 8,000 / 2,000
 }
 
 
