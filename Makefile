@@ -4,9 +4,9 @@
 #   make book   build the book into _build/html (loads committed results; trains nothing)
 #   make test   unit tests, notebook tests (nbval) and a book build from a clean cache
 #
-# Other targets: make results, or make sweep (regenerate the committed results by rerunning the
-# experiment chapters with their default parameters; trains only what results/ lacks), make lint,
-# make bench, make clean.
+# Other targets: make pdf (the whole book as one PDF, for handouts), make results, or make sweep
+# (regenerate the committed results by rerunning the experiment chapters with their default
+# parameters; trains only what results/ lacks), make lint, make bench, make clean.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -26,7 +26,7 @@ endif
 # Frozen-module warnings of the debugger inside kernels are noise in the book's outputs.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test results sweep lint bench clean
+.PHONY: book test pdf results sweep lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else \
@@ -51,6 +51,20 @@ test: $(STAMP)
 	  for log in _build/test/_build/html/reports/*.log; do \
 	    [ -f "$$log" ] && { echo "== execution report $$log"; cat "$$log"; }; \
 	  done; exit 1; }
+	HYPERLR_BOOK_HTML=_build/test/_build/html $(BIN)/python -m pytest -p no:cacheprovider \
+	  tests/test_offline_browser.py -k "every_page or books_explorer"
+
+# The whole book as one PDF: _build/latex/book.pdf, by XeLaTeX. LaTeX comes from Debian's
+# packages, which this installs with apt-get when one is missing (as root, or through sudo).
+PDF_PACKAGES := latexmk texlive-xetex texlive-latex-recommended texlive-latex-extra \
+  texlive-fonts-recommended fonts-freefont-otf
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+pdf: $(STAMP)
+	dpkg -s $(PDF_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	    $(PDF_PACKAGES); }
+	$(BIN)/jupyter-book build . --builder pdflatex
+	@echo "The PDF is in _build/latex/book.pdf"
 
 # Each experiment chapter, run with its default parameters, fills its folder of results/.
 # Delete a folder (or some of its files) first to retrain those runs.

@@ -16,6 +16,7 @@ import nbformat
 import papermill as pm
 import pytest
 
+from hyperlr.lab.data import chapter_subsets
 from hyperlr.lab.results import ResultsStore
 from hyperlr.lab.sweep import expand_grid, missing_runs
 
@@ -105,8 +106,11 @@ def test_image_chapter_resumes_an_interrupted_sweep(tmp_path):
     [
         ({"schedulers": ["N", "X"]}, "schedulers: unknown code 'X'"),
         ({"budgets": [0, 3]}, "budgets: each must be an integer >= 1"),
-        ({"dataset": "mnist"}, "datasets: unknown dataset 'mnist'"),
+        ({"dataset": "mnist"}, "dataset must be one of .*, got 'mnist'"),
         ({"results_dir": "/proc/version/runs"}, "results_dir"),
+        # An explicit subset is kept even where it does not fit the data set (1437 digits).
+        ({"train_subset": 6000}, r"train_subset .*\[1, 1437\], got 6000"),
+        ({"val_subset": "some"}, "val_subset must be None"),
     ],
 )
 def test_image_chapter_rejects_invalid_parameters_before_training(tmp_path, parameters, message):
@@ -124,8 +128,34 @@ def test_sequence_chapter_smoke_run(tmp_path):
     runs, problems = ResultsStore(results).scan()
     assert not problems and len(runs) == 14
     assert all(r.forecasts and len(r.forecasts["prediction"][0]) == 50 for r in runs)
-    with pytest.raises(pm.PapermillExecutionError, match="datasets: unknown dataset 'tides'"):
+    with pytest.raises(pm.PapermillExecutionError, match="dataset must be one of .*, got 'tides'"):
         run_chapter(SEQUENCE, tmp_path, results_dir=str(results), dataset="tides")
+
+
+def without_subsets(parameters: dict) -> dict:
+    return {k: v for k, v in parameters.items() if k not in ("train_subset", "val_subset")}
+
+
+def test_image_chapter_with_only_another_dataset_takes_that_datasets_subsets(tmp_path):
+    # The chapter's default subsets (6000 / 2000 Fashion-MNIST images) do not fit the digits
+    # (1437 / 360): with only the data set changed, the subsets follow it.
+    results = tmp_path / "runs"
+    tiny = {**without_subsets(TINY_IMAGE), "schedulers": ["C", "H"]}
+    run_chapter(IMAGE, tmp_path, results_dir=str(results), **tiny)
+    runs, problems = ResultsStore(results).scan()
+    assert not problems and len(runs) == 4
+    assert {(r.config.train_subset, r.config.val_subset, r.dataset) for r in runs} == {
+        (None, None, "digits")
+    }
+
+
+def test_sequence_chapter_with_only_the_sunspots(tmp_path):
+    results = tmp_path / "runs"
+    tiny = {**without_subsets(TINY_SEQUENCE), "schedulers": ["C", "H"], "dataset": "sunspots"}
+    notebook = run_chapter(SEQUENCE, tmp_path, results_dir=str(results), **tiny)
+    assert "sunspots: 4 runs, 0 stored, 4 to train" in stdout_of(notebook)
+    runs, problems = ResultsStore(results).scan()
+    assert not problems and {r.config.train_subset for r in runs} == {None}
 
 
 def default_parameters(notebook: Path) -> dict:
@@ -158,9 +188,8 @@ def chapter_configs(parameters: dict, dataset: str, **settings) -> list:
 
 def test_committed_results_cover_the_image_chapters_defaults():
     p = default_parameters(IMAGE)
-    configs = chapter_configs(
-        p, p["dataset"], train_subset=p["train_subset"], val_subset=p["val_subset"]
-    )
+    train, val = chapter_subsets(p["dataset"], p["train_subset"], p["val_subset"])
+    configs = chapter_configs(p, p["dataset"], train_subset=train, val_subset=val)
     results_dir = CHAPTERS / p["results_dir"]
     assert missing_runs(configs, results_dir) == [], "the book build would train"
     assert not ResultsStore(results_dir).scan()[1]
@@ -168,15 +197,13 @@ def test_committed_results_cover_the_image_chapters_defaults():
 
 def test_committed_results_cover_the_sequence_chapters_defaults():
     p = default_parameters(SEQUENCE)
+    train, val = chapter_subsets(p["dataset"], p["train_subset"], p["val_subset"])
     configs = chapter_configs(
-        p,
-        p["dataset"],
-        train_subset=p["train_subset"],
-        val_subset=p["val_subset"],
-        data_options=p["data_options"],
+        p, p["dataset"], train_subset=train, val_subset=val, data_options=p["data_options"]
     )
     if p["include_sunspots"]:
-        configs += chapter_configs(p, "sunspots")
+        train, val = chapter_subsets("sunspots")
+        configs += chapter_configs(p, "sunspots", train_subset=train, val_subset=val)
     results_dir = CHAPTERS / p["results_dir"]
     assert missing_runs(configs, results_dir) == [], "the book build would train"
     assert not ResultsStore(results_dir).scan()[1]

@@ -213,3 +213,18 @@ def test_random_crop_flip_is_seeded_and_varied():
 def test_random_crop_flip_rejects_negative_padding():
     with pytest.raises(ValueError, match="padding"):
         random_crop_flip(torch.zeros(1, 1, 4, 4), torch.Generator(), padding=-1)
+
+
+def test_chapter_subsets_follow_the_data_set_unless_given():
+    from hyperlr.lab.data import CHAPTER_SUBSETS, DATASETS, chapter_subsets
+
+    assert set(CHAPTER_SUBSETS) == set(DATASETS)
+    assert chapter_subsets("fashion_mnist") == (6000, 2000)  # the committed runs' subsets
+    assert chapter_subsets("digits") == (None, None)
+    assert chapter_subsets("oscillator", "all", 64) == (None, 64)
+    assert chapter_subsets("digits", 6000) == (6000, None)  # kept: the run names it if too big
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        chapter_subsets("mnist")
+    for bad in (0, 2.5, True, "half"):
+        with pytest.raises(ValueError, match="train_subset must be None"):
+            chapter_subsets("digits", bad)

@@ -1,10 +1,10 @@
 """hyperlr.lab: the book's laboratory (data, models, training, results store, sweeps, tuning,
-analysis, plotting).
+analysis, plotting, the schedule explorer).
 
 The schedulers in :mod:`hyperlr` need only torch and numpy; this subpackage needs the
-``lab`` extra (``pip install 'hyperlr[lab]'``), and its plotting module the ``book`` extra.
-Importing it without them fails at once with an error that names the extra to install, rather
-than deep inside a training run.
+``lab`` extra (``pip install 'hyperlr[lab]'``), and its plotting and explorer modules the
+``book`` extra. Importing it without them fails at once with an error that names the extra to
+install, rather than deep inside a training run.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from .series import SeriesData, oscillator_windows, sunspots_windows
 from .splits import TrainValTensors, check_subset_size
 
 __all__ = [
+    "CHAPTER_SUBSETS",
     "CIFAR10_MEAN",
     "CIFAR10_STD",
     "DATASETS",
@@ -52,6 +53,7 @@ __all__ = [
     "ImageData",
     "OperatorData",
     "SeriesData",
+    "chapter_subsets",
     "cifar10",
     "data_dir",
     "digits",
@@ -517,6 +519,60 @@ DATASET_TASKS: dict[str, str] = {
 }
 
 _FILE_BASED = {"fashion_mnist", "cifar10"}
+
+#: The experiment chapters' default subsets of each data set, (training, validation), in
+#: examples (images or windows); ``None`` is the whole split. Large enough to separate the
+#: schedules, small enough to train every chapter on a laptop CPU. The committed results hold
+#: the runs of these values.
+CHAPTER_SUBSETS: dict[str, tuple[int | None, int | None]] = {
+    "digits": (None, None),  # 1437 / 360 images
+    "fashion_mnist": (6000, 2000),
+    "cifar10": (6000, 2000),
+    "oscillator": (1024, 512),
+    "sunspots": (None, None),  # about 220 / 55 windows
+    "integral": (500, 250),  # functions, of 8,000 / 2,000
+}
+
+
+def chapter_subsets(
+    dataset: str, train_subset: int | str | None = None, val_subset: int | str | None = None
+) -> tuple[int | None, int | None]:
+    """Resolve a chapter's ``train_subset`` and ``val_subset`` parameters for ``dataset``.
+
+    Each is ``None`` for the data set's default (:data:`CHAPTER_SUBSETS`), ``"all"`` for the
+    whole split, or a number of examples, kept as given: a number the data set cannot supply
+    stops the run that loads it, with an error naming the parameter. So changing only a
+    chapter's data set keeps its subsets fitting, and an explicit choice is never overridden.
+
+    Returns:
+        ``(train_subset, val_subset)`` as the runs take them: an integer, or ``None`` for the
+        whole split.
+
+    Raises:
+        ValueError: for an unknown ``dataset``, or a subset that is neither ``None``,
+            ``"all"`` nor an integer >= 1, naming the parameter.
+    """
+    if dataset not in CHAPTER_SUBSETS:
+        raise ValueError(f"dataset must be one of {', '.join(CHAPTER_SUBSETS)}, got {dataset!r}")
+    resolved = []
+    for name, value, default in zip(
+        ("train_subset", "val_subset"),
+        (train_subset, val_subset),
+        CHAPTER_SUBSETS[dataset],
+        strict=True,
+    ):
+        if value is None:
+            resolved.append(default)
+        elif value == "all":
+            resolved.append(None)
+        elif isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            resolved.append(value)
+        else:
+            raise ValueError(
+                f'{name} must be None (the data set\'s default), "all" or an integer >= 1, '
+                f"got {value!r}"
+            )
+    return resolved[0], resolved[1]
 
 
 def load_dataset(
