@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from hyperlr.lab.data import load_dataset
-from hyperlr.lab.grouped import group_runs, lstm_forward, train_runs
+from hyperlr.lab.grouped import default_group_size, group_runs, lstm_forward, train_runs
 from hyperlr.lab.results import ResultsStore, RunFileError
 from hyperlr.lab.train import RunConfig, train_run
 
@@ -151,7 +151,7 @@ def test_diverging_run_ends_alone(tmp_path):
     ]
     data = load_dataset("digits", train_subset=96, val_subset=48)
     store = ResultsStore(tmp_path)
-    grouped = train_runs(configs, data, on_result=store.save, progress=False)
+    grouped = train_runs(configs, data, group_size=None, on_result=store.save, progress=False)
     assert math.isnan(grouped[1].history["train_loss"][-1])
     for result in grouped:
         assert_same_curves(result, train_run(result.config, data, progress=False))
@@ -192,3 +192,13 @@ def test_group_size_is_stored_and_old_files_read_as_one(tmp_path):
     path.write_text(json.dumps({**payload, "group_size": 0}))
     with pytest.raises(RunFileError, match="group_size"):
         store.load(config)
+
+
+def test_auto_group_size_follows_the_measurements():
+    cnn = RunConfig(scheduler="N", epochs=1, device="cpu", **IMAGE)
+    lstm = RunConfig(scheduler="N", epochs=1, device="cpu", **SEQUENCE)
+    assert default_group_size(cnn) == 1 and default_group_size(lstm) == 21
+    configs = [
+        dataclasses.replace(config, seed=seed) for config in (cnn, lstm) for seed in range(3)
+    ]
+    assert sorted(len(g) for g in group_runs(configs)) == [1, 1, 1, 3]

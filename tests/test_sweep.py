@@ -90,14 +90,14 @@ def test_interrupted_group_keeps_its_finished_runs(tmp_path, count_training):
     configs = grid(schedulers=["N", "H", "C"], budgets=[1, 2])
     count_training["fail_at_epoch"] = 2  # the group dies in its second epoch
     with pytest.raises(RuntimeError, match="killed midway"):
-        run_sweep(configs, tmp_path, progress=False)
+        run_sweep(configs, tmp_path, progress=False, group_size=None)
     store = ResultsStore(tmp_path)
     runs, problems = store.scan()
     assert sorted(r.config.key for r in runs) == sorted(c.key for c in configs if c.epochs == 1)
     assert problems == [] and {r.group_size for r in runs} == {6}
 
     count_training["fail_at_epoch"] = None
-    results = run_sweep(configs, tmp_path, progress=False)
+    results = run_sweep(configs, tmp_path, progress=False, group_size=None)
     assert count_training["n"] == 6 + 3  # then only the three unfinished runs, as one group
     assert [r.config for r in results] == configs
     assert [r.group_size for r in results if r.config.epochs == 2] == [3] * 3

@@ -56,14 +56,36 @@ from .train import (
     train_run,
 )
 
-__all__ = ["DEFAULT_GROUP_SIZE", "group_runs", "lstm_forward", "train_runs"]
+__all__ = [
+    "DEFAULT_GROUP_SIZE",
+    "default_group_size",
+    "group_runs",
+    "lstm_forward",
+    "train_runs",
+]
 
-#: Runs trained together when no ``group_size`` is given: a study's 7 schedules x 3 seeds. On
-#: the 2-core CPU (1 thread, shared with other jobs) ``benchmarks/bench_grouped.py`` measured
-#: such a group of the reduced LSTM study 2.0x faster than its runs one after another; groups of
-#: 7 and 42 were not faster per run than 21 there, while memory grows with the group (2.2 GB
-#: peak for 42). On a GPU (not measured here) try larger groups with the same benchmark.
-DEFAULT_GROUP_SIZE = 21
+#: Runs trained together by default (``group_size="auto"``): the size measured best for the
+#: model on the device, :func:`default_group_size`.
+DEFAULT_GROUP_SIZE = "auto"
+
+#: Group sizes by (device type, model) where grouping does not pay, as measured with
+#: ``benchmarks/bench_grouped.py`` on the 2-core CPU (2 threads, quiet machine): 21 runs of the
+#: reduced SimpleCNN study took 77 s as a group against 35 s one after another (the batched
+#: convolutions of ``vmap`` are slower there than one model's), so they train alone.
+_MEASURED_GROUP_SIZES = {("cpu", "simple_cnn"): 1}
+
+#: Elsewhere: a study's 7 schedules x 3 seeds. On the same CPU a group of 21 runs of the
+#: reduced LSTM study took 6.0 s against 13.8 s one after another (2.3x, median of 3 paired
+#: repeats; 1.1x on one thread); groups of 7 and 42 were not faster per run (measured under
+#: heavy load), and memory grows with the group (2.2 GB peak for 42). Not measured on a GPU:
+#: try larger groups there with the same benchmark.
+_GROUP_SIZE_ELSEWHERE = 21
+
+
+def default_group_size(config: RunConfig) -> int:
+    """The group size ``"auto"`` gives runs like ``config`` (see :data:`DEFAULT_GROUP_SIZE`)."""
+    device = resolve_device(config.device).type
+    return _MEASURED_GROUP_SIZES.get((device, config.model), _GROUP_SIZE_ELSEWHERE)
 
 
 def lstm_forward(
@@ -179,13 +201,13 @@ def _group_key(config: RunConfig) -> tuple[Any, ...]:
 
 
 def check_group_size(group_size: Any) -> None:
-    """Raise ValueError unless ``group_size`` is ``None`` or an integer >= 1."""
-    if group_size is not None and (not _is_int(group_size) or group_size < 1):
-        raise ValueError(f"group_size must be None or an integer >= 1, got {group_size!r}")
+    """Raise ValueError unless ``group_size`` is ``"auto"``, ``None`` or an integer >= 1."""
+    if group_size not in ("auto", None) and (not _is_int(group_size) or group_size < 1):
+        raise ValueError(f'group_size must be "auto", None or an integer >= 1, got {group_size!r}')
 
 
 def group_runs(
-    configs: Iterable[RunConfig], group_size: int | None = DEFAULT_GROUP_SIZE
+    configs: Iterable[RunConfig], group_size: int | str | None = DEFAULT_GROUP_SIZE
 ) -> list[list[RunConfig]]:
     """Split ``configs`` into groups that can train together, of at most ``group_size`` runs.
 
@@ -194,10 +216,12 @@ def group_runs(
     may differ in everything else (schedule and its settings, lr, weight decay, optimizer,
     seed, budget). Within those classes, runs are ordered by budget, longest first, before
     being cut into groups, so that runs of equal budgets share a group and no group trains
-    longer than it must. ``None`` puts each whole class in one group.
+    longer than it must. ``None`` puts each whole class in one group; ``"auto"`` cuts each
+    class by :func:`default_group_size`.
 
     Raises:
-        ValueError: ``group_size`` is not ``None`` or an integer >= 1, or a config is not a
+        ValueError: ``group_size`` is not ``"auto"``, ``None`` or an integer >= 1, or a config
+            is not a
             :class:`RunConfig`.
     """
     check_group_size(group_size)
@@ -209,7 +233,10 @@ def group_runs(
     groups = []
     for members in classes.values():
         members = sorted(members, key=lambda c: -c.epochs)
-        size = group_size or len(members)
+        if group_size == "auto":
+            size = default_group_size(members[0])
+        else:
+            size = group_size or len(members)
         groups += [members[i : i + size] for i in range(0, len(members), size)]
     return groups
 
@@ -322,7 +349,7 @@ def train_runs(
     configs: Iterable[RunConfig],
     data: ImageData | SeriesData | None = None,
     *,
-    group_size: int | None = DEFAULT_GROUP_SIZE,
+    group_size: int | str | None = DEFAULT_GROUP_SIZE,
     on_result: Callable[[RunResult], None] | None = None,
     progress: bool = True,
     data_root: str | PathLike[str] | None = None,
@@ -342,7 +369,8 @@ def train_runs(
         configs: the runs; duplicates (equal keys) are trained once.
         data: the data set, if already loaded; it must match every config (as in
             ``train_run``). Otherwise each group loads its own.
-        group_size: most runs per group (``None``: no limit; 1: each run alone, through
+        group_size: most runs per group (``"auto"``: :func:`default_group_size`, the size
+            measured best for the model and device; ``None``: no limit; 1: each run alone, through
             ``train_run``).
         on_result: called with each run's result the moment the run ends.
         progress: show a tqdm bar over each group's epochs.

@@ -213,7 +213,7 @@ def run_sweep(
     data_root: str | os.PathLike[str] | None = None,
     download: bool = True,
     workers: int = 1,
-    group_size: int | None = DEFAULT_GROUP_SIZE,
+    group_size: int | str | None = DEFAULT_GROUP_SIZE,
 ) -> list[RunResult]:
     """Load the stored runs of ``configs`` and train (and store) the missing ones.
 
@@ -239,7 +239,9 @@ def run_sweep(
             number of workers, nor of sweeps over the same folder, corrupts a stored run or
             trains one twice. Results of the same configuration can differ in the last bits
             between thread counts. Each worker trains whole groups.
-        group_size: most runs trained together (``None``: all that can share a group; 1: one
+        group_size: most runs trained together (``"auto"``: the size measured best for the
+            model and device, :func:`hyperlr.lab.grouped.default_group_size`; ``None``: all
+            that can share a group; 1: one
             run at a time, as :func:`~hyperlr.lab.train.train_run` alone). A run interrupted
             with its group is trained again by the next sweep; finished runs are kept.
 

@@ -678,7 +678,7 @@ def protocol(
     storage: str | None = None,
     workers: int = 1,
     time_scale: float = 1.0,
-    group_size: int | None = DEFAULT_GROUP_SIZE,
+    group_size: int | str | None = DEFAULT_GROUP_SIZE,
     **template: Any,
 ) -> ProtocolResult:
     """The paper's two stages for one task: tune every competitor short, then train it long.
