@@ -340,7 +340,7 @@ def test_operator_chapter_trains_then_only_loads(tmp_path):
 @pytest.mark.parametrize(
     ("parameters", "message"),
     [
-        ({"model": ["deeponet", "traonet", "fno"]}, "model must be a operator model"),
+        ({"model": ["deeponet", "traonet", "fno"]}, "model must be a model of the operator task"),
         ({"model": "deeponet"}, "model_options: 'traonet' not among the models run"),
         (
             {"model_options": {"deeponet": {"channels": 4}}},

@@ -211,9 +211,9 @@ def test_forecasting_run_records_huber_loss_and_mae_repeatably(tmp_path):
 
 
 def test_model_must_solve_the_datasets_task():
-    with pytest.raises(ValueError, match="model must be a forecasting model"):
+    with pytest.raises(ValueError, match="model must be a model of the forecasting task"):
         RunConfig("oscillator", "N", 2, model="simple_cnn")
-    with pytest.raises(ValueError, match="model must be a classification model"):
+    with pytest.raises(ValueError, match="model must be a model of the classification task"):
         RunConfig("digits", "N", 2, model="lstm_seq2seq")
 
 

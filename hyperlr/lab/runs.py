@@ -174,7 +174,10 @@ class RunConfig:
             object.__setattr__(self, "model", DEFAULT_MODELS[task])
         elif self.model not in MODELS or MODELS[self.model].task != task:
             solving = [name for name, spec in MODELS.items() if spec.task == task]
-            fail("model", f"a {task} model for {self.dataset!r}, one of {', '.join(solving)}")
+            fail(
+                "model",
+                f"a model of the {task} task for {self.dataset!r}: one of {', '.join(solving)}",
+            )
         for name in ("epochs", "batch_size"):
             if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
                 fail(name, "an integer >= 1")
