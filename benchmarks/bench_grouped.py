@@ -30,7 +30,7 @@ import torch
 from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
-from hyperlr.lab.grouped import _vmappable, train_runs
+from hyperlr.lab.grouped import train_runs, vmappable_copy
 from hyperlr.lab.train import RunConfig, _summed_loss, load_data, resolve_device, train_run
 
 SCHEDULES = ["N", "P", "C", "E", "H", "EH", "WSD"]
@@ -84,7 +84,7 @@ def training_flops(config: RunConfig, data) -> float:
     from hyperlr.lab.train import RunState
 
     run = RunState(config, data)
-    template = _vmappable(run.model)  # counts the LSTM's matmuls, which its fused op hides
+    template = vmappable_copy(run.model)  # counts the LSTM's matmuls, which its fused op hides
     params = dict(run.model.named_parameters())
     x, y = run.batch(run.start_epoch(), 0)
     counter = FlopCounterMode(display=False)

@@ -62,6 +62,7 @@ __all__ = [
     "group_runs",
     "lstm_forward",
     "train_runs",
+    "vmappable_copy",
 ]
 
 #: Runs trained together by default (``group_size="auto"``): the size measured best for the
@@ -169,7 +170,7 @@ class _UnfusedLSTM(nn.LSTM):
         return lstm_forward(self, x, state)
 
 
-def _vmappable(model: nn.Module) -> nn.Module:
+def vmappable_copy(model: nn.Module) -> nn.Module:
     """A copy of ``model`` that ``vmap`` can batch over stacked parameters.
 
     Its ``nn.LSTM`` layers are computed by :func:`lstm_forward`; everything else is the model's
@@ -246,7 +247,7 @@ class _Group:
 
     def __init__(self, runs: list[RunState], autocast: Callable[[], torch.autocast]) -> None:
         self.config = runs[0].config  # the settings the runs share
-        self.template = _vmappable(runs[0].model)
+        self.template = vmappable_copy(runs[0].model)
         self.autocast = autocast
         self.names = [name for name, _ in runs[0].model.named_parameters()]
         self.params = {id(run): dict(run.model.named_parameters()) for run in runs}
