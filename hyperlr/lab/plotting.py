@@ -112,8 +112,8 @@ def plot_final_vs_budget(
     """
     if interval not in ("range", "ci95"):
         raise ValueError(f'interval must be "range" or "ci95", got {interval!r}')
-    from .analysis import final_values
     from ..metrics import power_fit
+    from .analysis import final_values
 
     finals = final_values(curves)
     fig, ax = plt.subplots()
