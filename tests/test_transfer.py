@@ -39,6 +39,7 @@ def test_both_arms_are_tuned_with_the_same_trials_and_trained_long(tmp_path):
         ("H", "long"),
     ]
     assert list(result.winners["budget"]) == [1, 2, 1, 2]
+    assert result.trials.groupby(["competitor", "tuned_at"]).size().tolist() == [2, 2, 2, 2]
     runs = {run.config.key: run for run in result.runs}
     for keys in result.keys.values():
         assert [runs[key].config.epochs for key in keys] == [2, 2]
@@ -90,6 +91,7 @@ def test_a_loss_regret_is_a_geometric_factor_and_diverged_seeds_are_counted_apar
     long = [_run(1e-3, seed, loss) for seed, loss in enumerate([0.1, 0.1, 0.1])]
     result = TransferResult(
         winners=None,
+        trials=None,
         runs=short + long,
         keys={
             ("N", "short"): [run.config.key for run in short],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -22,7 +23,7 @@ from .data import load_dataset
 from .models import make_model
 from .paper import BUDGETS
 
-__all__ = ["PAPER_SCALES", "PaperScale", "scale_table"]
+__all__ = ["PAPER_SCALES", "PaperScale", "device_summary", "scale_table"]
 
 
 @dataclass(frozen=True)
@@ -142,3 +143,29 @@ def scale_table(runs: pd.DataFrame, paper: PaperScale | None = None) -> pd.DataF
     table["paper / ours"] = table["paper"] / table["ours"]
     table.attrs["paper"] = paper.label
     return table
+
+
+def device_summary(runs: pd.DataFrame) -> str:
+    """The devices that made the runs, in words: ``"x86_64 CPU (1 or 2 threads)"``.
+
+    Runs record their device as e.g. ``"x86_64 (1 thread)"``; runs stored by older versions
+    wrote ``"(1 threads)"``. Thread counts of one processor are merged into one phrase.
+    """
+    threads: dict[str, set[int]] = {}
+    for name in sorted(set(runs["device_name"])):
+        match = re.fullmatch(r"(.*) \((\d+) threads?\)", name)
+        processor, count = (match[1], int(match[2])) if match else (name, None)
+        threads.setdefault(processor, set())
+        if count is not None:
+            threads[processor].add(count)
+    parts = []
+    for processor, counts in threads.items():
+        label = (
+            processor if " " in processor or processor.startswith("cuda") else f"{processor} CPU"
+        )
+        if counts:
+            numbers = sorted(counts)
+            plural = "s" if numbers != [1] else ""
+            label += f" ({' or '.join(map(str, numbers))} thread{plural})"
+        parts.append(label)
+    return ", ".join(parts)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 from scipy import stats
 
@@ -48,6 +49,8 @@ __all__ = ["TransferResult", "transfer_regret", "transfer_test"]
 #: The two arms of the test: where the settings were tuned.
 ARMS = ("short", "long")
 
+_COMPLETE = (optuna.trial.TrialState.COMPLETE,)
+
 
 @dataclass(frozen=True)
 class TransferResult:
@@ -56,6 +59,8 @@ class TransferResult:
     Attributes:
         winners: one row per competitor and arm (``tuned_at``: ``"short"`` or ``"long"``) with
             the study's name, budget, best ``lr``, schedule ``settings`` and ``objective``.
+        trials: every finished trial of both studies: ``competitor``, ``tuned_at``, ``number``,
+            ``lr``, ``settings`` and ``objective``.
         runs: every long-budget run of both arms (a run serves both arms when the two studies
             chose the same settings).
         keys: per ``(competitor, arm)``, the keys of that arm's long-budget runs, one per seed.
@@ -63,6 +68,7 @@ class TransferResult:
     """
 
     winners: pd.DataFrame
+    trials: pd.DataFrame
     runs: list[RunResult]
     keys: dict[tuple[str, str], list[str]]
     long_budget: int
@@ -112,7 +118,7 @@ def transfer_test(
         )
     if not seeds:
         raise ValueError("seeds: give at least one seed")
-    rows, configs, keys = [], [], {}
+    rows, trials, configs, keys = [], [], [], {}
     for name in competitors:
         code, optimizer = COMPETITORS[name]
         settings = {**template, "optimizer": optimizer}
@@ -140,6 +146,17 @@ def transfer_test(
                     "objective": study.best_value,
                 }
             )
+            trials += [
+                {
+                    "competitor": name,
+                    "tuned_at": arm,
+                    "number": trial.number,
+                    "lr": trial.params["lr"],
+                    "settings": dict(trial.user_attrs.get("scheduler_overrides", {})),
+                    "objective": trial.value,
+                }
+                for trial in study.get_trials(deepcopy=False, states=_COMPLETE)
+            ]
             arm_configs = stage2_configs(
                 {code: study}, budgets=[long_budget], seeds=list(seeds), **settings
             )
@@ -148,7 +165,7 @@ def transfer_test(
     unique = list({config.key: config for config in configs}.values())
     runs = run_sweep(unique, results_dir, progress=False, workers=workers)
     winners = pd.DataFrame(rows).set_index(["competitor", "tuned_at"])
-    return TransferResult(winners, runs, keys, long_budget)
+    return TransferResult(winners, pd.DataFrame(trials), runs, keys, long_budget)
 
 
 def transfer_regret(
