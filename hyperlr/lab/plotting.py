@@ -203,3 +203,25 @@ def plot_forecasts(runs, data, ylabel: str, *, windows: int = 2) -> Figure:
     axes[0, 0].legend(fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def plot_slcd_against_floor(
+    means: dict[str, pd.Series], titles: dict[str, str] | None = None, *, floor: str = "N"
+) -> Figure:
+    """Mean SLCD per scheduler as bars, one panel per entry of ``means``, against a floor.
+
+    The floor is the SLCD of ``floor``, a schedule that ignores the budget: its curves retrace
+    each other, so its SLCD is what the metric's smoothing alone produces (dashed line).
+    ``titles`` labels the panels (default: the keys of ``means``).
+    """
+    fig, axes = plt.subplots(1, len(means), figsize=(3.8 * len(means), 3.2), squeeze=False)
+    for ax, (name, values) in zip(axes.flat, means.items(), strict=True):
+        colors = [SCHEDULER_COLORS.get(code, "grey") for code in values.index]
+        ax.bar(values.index, values, color=colors)
+        if floor in values.index:
+            ax.axhline(values[floor], color="black", ls="--", lw=1, label=f"floor: {floor}")
+            ax.legend(fontsize="small", loc="upper left")
+        ax.set(title=(titles or {}).get(name, name), ylabel="mean SLCD")
+        ax.tick_params(axis="x", labelrotation=45)
+    fig.tight_layout()
+    return fig
