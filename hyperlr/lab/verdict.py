@@ -300,6 +300,8 @@ def _power_law(e: StudyEvidence) -> tuple[str, str]:
     if "R²" not in e.fits.columns:
         return "fewer than three budgets", "n/a"
     r2 = e.fits["R²"].dropna()
+    if r2.empty:
+        return "no power fit could be computed", "n/a"
     best = r2.idxmax()
     return (
         f"highest R² {r2[best]:.3f} by {best} (EH: {r2.get('EH', math.nan):.3f})",
