@@ -56,7 +56,9 @@ def _log_ticks(axis) -> None:
     than a decade still shows several labelled ticks."""
     axis.axes.set_yscale("log") if axis.axis_name == "y" else axis.axes.set_xscale("log")
     axis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(mpl.ticker.LogFormatterSciNotation(labelOnlyBase=False))
+    axis.set_major_formatter(
+        mpl.ticker.LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(10, 10))
+    )
     axis.set_minor_locator(mpl.ticker.NullLocator())
 
 
