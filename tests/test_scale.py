@@ -63,3 +63,11 @@ def test_mixed_setups_and_empty_runs_are_refused():
         scale_table(mixed)
     with pytest.raises(ValueError, match="no runs"):
         scale_table(_frame().iloc[:0])
+
+
+def test_devices_in_words_merge_thread_counts_and_old_spellings():
+    from hyperlr.lab.scale import device_summary
+
+    names = ["x86_64 (1 thread)", "x86_64 (1 threads)", "x86_64 (2 threads)", "NVIDIA H100"]
+    frame = pd.DataFrame({"device_name": names})
+    assert device_summary(frame) == "NVIDIA H100, x86_64 CPU (1 or 2 threads)"
