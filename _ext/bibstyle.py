@@ -11,7 +11,7 @@ from __future__ import annotations
 from pybtex.plugin import register_plugin
 from pybtex.richtext import Text
 from pybtex.style.formatting.unsrt import Style as UnsrtStyle
-from pybtex.style.template import field, join, node, sentence
+from pybtex.style.template import FieldIsMissing, field, join, node, sentence
 
 MAX_AUTHORS = 3
 
@@ -19,7 +19,10 @@ MAX_AUTHORS = 3
 @node
 def names_et_al(children, context, role, **kwargs):
     """The persons of ``role``, joined as ``names`` joins them, or "First et al." when long."""
-    persons = context["entry"].persons[role]
+    try:
+        persons = context["entry"].persons[role]
+    except KeyError:  # optional[...] parts of the template expect this error for absent roles
+        raise FieldIsMissing(role, context["entry"]) from None
     style = context["style"]
     truncated = len(persons) > MAX_AUTHORS or str(persons[-1]) == "others"
     if truncated:
