@@ -188,7 +188,7 @@ def slcd(
     start
         ``"log"`` only: the epoch the integral starts at, the paper's 10 by default; a study
         that divides every duration by ten starts it at epoch 1 to describe the same part of
-        the curves. The curves then need ``start + 1`` epochs.
+        the curves. The curves then need ``start + 1`` epochs, and at least three.
 
     Returns
     -------
@@ -227,7 +227,8 @@ def slcd(
         raise ValueError(f"method must be one of {_SLCD_METHODS}; got {method!r}")
     if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 1:
         raise ValueError(f"start must be an integer >= 1, got {start!r}")
-    min_size = start + 1 if method == "log" else 1
+    # The spline's end slopes need three points, the integral start + 1.
+    min_size = max(start + 1, 3) if method == "log" else 1
     a = _as_1d_float(curve_a, "curve_a", min_size=min_size)
     b = _as_1d_float(curve_b, "curve_b", min_size=min_size)
     if method == "log":

@@ -139,11 +139,12 @@ def plot_final_vs_budget(
 
     if interval == "seed_finals":
         finals = curves.rename(columns={"centre": "mean", "low": "min", "high": "max"})
-        finals = finals[np.isfinite(finals["mean"])]
     else:
         finals = final_values(curves)
     fig, ax = plt.subplots()
     budgets = np.sort(finals["budget"].unique())
+    # Budgets where every seed diverged have no centre: no point, and no part in the fit.
+    finals = finals[np.isfinite(finals["mean"])]
     grid = np.geomspace(budgets[0], budgets[-1], 50)
     for scheduler, group in finals.groupby("scheduler", sort=False):
         group = group.sort_values("budget")
@@ -169,7 +170,8 @@ def plot_final_vs_budget(
     ax.set_xticks(budgets, [str(b) for b in budgets])
     ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
     ax.set(xlabel="budget N (epochs)", ylabel=ylabel)
-    ax.legend(fontsize="small", ncols=2)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", ncols=2)
     fig.tight_layout()
     return fig
 

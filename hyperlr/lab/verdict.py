@@ -220,12 +220,11 @@ def load_evidence(
         diverged = DIVERGED_ACCURACY if study.kind == "accuracy" else None
         finals = seed_finals(runs, study.metric, kind=study.kind, diverged_below=diverged)
         budgets = sorted(set(runs["epochs"]))
-        if study.kind == "accuracy":
-            slcd = slcd_table(curves, "linear")["mean"]
-        else:
-            # The paper's log form from epoch 10 of its 50-200 epochs, scaled with the budgets.
-            start = max(1, round(10 * max(budgets) / 200))
-            slcd = slcd_table(curves, "log", start=start)["mean"]
+        # The paper's log form for losses, from epoch 10 of its 50-200 epochs scaled with the
+        # budgets; the linear form for accuracies, or where the shortest curve is too short.
+        start = max(1, round(10 * max(budgets) / 200))
+        log_form = study.kind == "loss" and min(budgets) >= max(start + 1, 3)
+        slcd = slcd_table(curves, "log" if log_form else "linear", start=start)["mean"]
         fits = power_fit_table(curves, kind=study.kind)
         try:
             scale = scale_table(runs)
