@@ -24,6 +24,8 @@ def test_a_study_becomes_evidence_and_an_absent_one_a_note(tmp_path):
     absent = Study("absent", "chap-operator", "nowhere", None, "val_loss", "loss", None)
     evidence, skipped = load_evidence(tmp_path, [tiny, absent])
     assert skipped == ["absent: no committed results in results/nowhere"]
+    other_model = Study("x", "chap-image", "tiny", "digits", "val_loss", "loss", None, model="mlp")
+    assert load_evidence(tmp_path, [other_model])[1] == ["x: no runs of digits mlp in results/tiny"]
     (item,) = evidence
     assert set(item.slcd.index) == {"N", "P", "H", "EH"}
     assert item.scale.loc["epochs (longest budget)", "ours"] == 3

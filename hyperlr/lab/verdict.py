@@ -67,6 +67,7 @@ class Study:
             ``None`` where the paper has none.
         tuned: the arguments of :func:`hyperlr.lab.tune.protocol` the study was run with (the
             run settings under ``"settings"``); ``None`` for a study at default settings.
+        model: the model selected in the folder (``None``: all), for folders holding several.
     """
 
     name: str
@@ -77,6 +78,7 @@ class Study:
     kind: str
     paper_model: str | None
     tuned: Mapping[str, Any] | None = None
+    model: str | None = None
 
 
 _PROTOCOL = {
@@ -105,8 +107,12 @@ STUDIES: tuple[Study, ...] = (
         "sunspots", "chap-sequence", "sequence_forecasting", "sunspots", "val_loss", "loss", None
     ),
     Study(
-        "operator learning", "chap-operator", "operator_learning", None, "val_loss", "loss",
-        "DeepONet",
+        "operator (DeepONet)", "chap-operator", "operator_learning", None, "val_loss", "loss",
+        "DeepONet", model="deeponet",
+    ),
+    Study(
+        "operator (TraONet)", "chap-operator", "operator_learning", None, "val_loss", "loss",
+        "TraONet", model="traonet",
     ),
     Study(
         "tuned image", "chap-protocol", "tune_short_train_long", "fashion_mnist",
@@ -182,6 +188,8 @@ def _study_runs(study: Study, folder: Path) -> tuple[pd.DataFrame, pd.DataFrame 
         frame = ResultsStore(folder).frame()
         if study.dataset is not None:
             frame = frame[frame["dataset"] == study.dataset]
+        if study.model is not None:
+            frame = frame[frame["model"] == study.model]
         return _one_setting_per_schedule(_label_schedule_free(frame)), None
     arguments = {k: v for k, v in study.tuned.items() if k != "settings"}
     settings = {"dataset": study.dataset, "device": "auto", **study.tuned["settings"]}
@@ -213,7 +221,8 @@ def load_evidence(
             continue
         runs, regret = _study_runs(study, folder)
         if runs.empty:
-            skipped.append(f"{study.name}: no runs of {study.dataset} in results/{study.folder}")
+            what = " ".join(filter(None, (study.dataset, study.model))) or "any kind"
+            skipped.append(f"{study.name}: no runs of {what} in results/{study.folder}")
             continue
         notes = []
         curves = seed_curves(runs, study.metric)
