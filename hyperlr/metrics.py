@@ -138,6 +138,8 @@ def slcd(
     curve_a: ArrayLike,
     curve_b: ArrayLike,
     method: Literal["linear", "log"] = "linear",
+    *,
+    start: int = LOG_SLCD_START,
 ) -> float:
     r"""Smoothed learning-curve difference between the curves of two epoch budgets.
 
@@ -183,6 +185,10 @@ def slcd(
         and at least ``LOG_SLCD_START + 1 = 11`` epochs in each curve.
     method
         ``"linear"`` or ``"log"``.
+    start
+        ``"log"`` only: the epoch the integral starts at, the paper's 10 by default; a study
+        that divides every duration by ten starts it at epoch 1 to describe the same part of
+        the curves. The curves then need ``start + 1`` epochs, and at least three.
 
     Returns
     -------
@@ -219,13 +225,16 @@ def slcd(
     """
     if method not in _SLCD_METHODS:
         raise ValueError(f"method must be one of {_SLCD_METHODS}; got {method!r}")
-    min_size = LOG_SLCD_START + 1 if method == "log" else 1
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 1:
+        raise ValueError(f"start must be an integer >= 1, got {start!r}")
+    # The spline's end slopes need three points, the integral start + 1.
+    min_size = max(start + 1, 3) if method == "log" else 1
     a = _as_1d_float(curve_a, "curve_a", min_size=min_size)
     b = _as_1d_float(curve_b, "curve_b", min_size=min_size)
     if method == "log":
         _require_positive(a, "curve_a", 'for method="log"')
         _require_positive(b, "curve_b", 'for method="log"')
-        return _slcd_log(a, b)
+        return _slcd_log(a, b, int(start))
     return _slcd_linear(a, b)
 
 
@@ -243,7 +252,7 @@ def _slcd_linear(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
     return float(np.mean(np.abs(s_a - s_b) / total))
 
 
-def _slcd_log(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
+def _slcd_log(a: NDArray[np.float64], b: NDArray[np.float64], start: int) -> float:
     n = min(a.size, b.size)
     c_a = savgol9(np.log(a))
     c_b = savgol9(np.log(b))
@@ -253,9 +262,9 @@ def _slcd_log(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
     value = c_a[:n] - c_b[:n]
     slope = _hermite_slopes(c_a)[:n] - _hermite_slopes(c_b)[:n]
     # Power-basis coefficients, in s in [0, 1], of the cubic on each epoch interval
-    # [k, k + 1] for k = LOG_SLCD_START, ..., n - 1.
-    lo = slice(LOG_SLCD_START - 1, n - 1)
-    hi = slice(LOG_SLCD_START, n)
+    # [k, k + 1] for k = start, ..., n - 1.
+    lo = slice(start - 1, n - 1)
+    hi = slice(start, n)
     p0, p1, m0, m1 = value[lo], value[hi], slope[lo], slope[hi]
     coeffs = np.stack(
         [p0, m0, 3.0 * (p1 - p0) - 2.0 * m0 - m1, 2.0 * (p0 - p1) + m0 + m1],

@@ -84,3 +84,28 @@ def test_identical_prefixes_tells_budget_free_schedules_apart():
     assert not identical_prefixes(runs, "stretch", "val_loss")
     with pytest.raises(ValueError, match="no runs"):
         identical_prefixes(runs, "H", "val_loss")
+
+
+def test_seed_finals_keep_intervals_in_range_and_count_diverged_runs_apart():
+    from hyperlr.lab.analysis import seed_finals
+
+    accuracies = [0.98, 0.99, 0.999, 0.1, float("nan")]
+    frame = pd.DataFrame(
+        {
+            "scheduler": "H",
+            "epochs": 2,
+            "epoch": 2,
+            "val_accuracy": accuracies,
+            "val_loss": [0.01, 0.1, 1.0, float("inf"), float("nan")],
+        }
+    )
+    row = seed_finals(frame, "val_accuracy", kind="accuracy", diverged_below=0.2).iloc[0]
+    assert (row["n_seeds"], row["n_diverged"]) == (3, 2)
+    assert 0 < row["low"] < row["centre"] < row["high"] < 1
+    logits = np.log(np.array(accuracies[:3]) / (1 - np.array(accuracies[:3])))
+    assert row["centre"] == pytest.approx(1 / (1 + np.exp(-logits.mean())))
+    loss = seed_finals(frame, "val_loss", kind="loss").iloc[0]
+    assert loss["centre"] == pytest.approx(0.1)  # the geometric mean of 0.01, 0.1, 1
+    assert 0 < loss["low"] < 0.1 < loss["high"]
+    with pytest.raises(ValueError, match="kind"):
+        seed_finals(frame, "val_loss", kind="mse")

@@ -227,6 +227,8 @@ TINY_PROTOCOL = {
     "seeds": [0, 1],
     "workers": 1,
     "image_settings": {"train_subset": 96, "val_subset": 48, "model_options": {"channels": 4}},
+    # The transfer test has its own tests (test_transfer.py) and the committed-results check below.
+    "run_transfer_test": False,
 }
 
 
@@ -269,6 +271,7 @@ def test_protocol_chapter_rejects_invalid_parameters(tmp_path, parameters, messa
 
 def test_committed_results_cover_the_protocol_chapters_defaults(tmp_path, monkeypatch):
     from hyperlr.lab import sweep
+    from hyperlr.lab.transfer import transfer_test
     from hyperlr.lab.tune import protocol
 
     def no_training(*args, **kwargs):
@@ -301,6 +304,22 @@ def test_committed_results_cover_the_protocol_chapters_defaults(tmp_path, monkey
             **settings,
         )
         assert len(result.winners) == len(p["competitors"])
+        if p["run_transfer_test"]:
+            transfer = transfer_test(
+                p["competitors"],
+                tune_budget=p["tune_budget"],
+                long_budget=max(p["budgets"]),
+                n_trials=p["n_trials"],
+                tune_seeds=p["tune_seeds"],
+                seeds=p["seeds"],
+                results_dir=tmp_path / "results",
+                workers=1,
+                time_scale=p["time_scale"],
+                dataset=dataset,
+                device=p["device"],
+                **settings,
+            )
+            assert len(transfer.winners) == 2 * len(p["competitors"])
 
 
 OPERATOR = CHAPTERS / "08_operator_learning.ipynb"
@@ -360,6 +379,7 @@ def test_committed_results_cover_the_operator_chapters_defaults():
     p = default_parameters(OPERATOR)
     models = [p["model"]] if isinstance(p["model"], str) else p["model"]
     results_dir = CHAPTERS / p["results_dir"]
+    train_subset, val_subset = chapter_subsets(p["dataset"], p["train_subset"], p["val_subset"])
     for name in models:
         # The chapter's model_options are per model.
         per_model = {**p, "model_options": p["model_options"].get(name, {})}
@@ -367,8 +387,8 @@ def test_committed_results_cover_the_operator_chapters_defaults():
             per_model,
             p["dataset"],
             model=name,
-            train_subset=p["train_subset"],
-            val_subset=p["val_subset"],
+            train_subset=train_subset,
+            val_subset=val_subset,
             data_options=p["data_options"],
         )
         assert missing_runs(configs, results_dir) == [], "the book build would train"

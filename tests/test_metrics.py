@@ -115,6 +115,15 @@ def test_log_slcd_of_a_constant_ratio(ratio, n_short):
     assert value == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("start", [1, 3])
+def test_log_slcd_from_an_earlier_start_for_shortened_studies(start):
+    curve = EXACT_CURVES["log"]
+    value = slcd(2.0 * curve[:5], curve[:20], "log", start=start)
+    assert value == pytest.approx((5 - start) / 5 / 3, rel=1e-12)
+    with pytest.raises(ValueError, match="start"):
+        slcd(curve, curve, "log", start=0)
+
+
 def test_linear_slcd_without_smoothing_by_hand():
     # Fewer than 9 points: nothing is smoothed. Terms 0, 1/3, 1/2 -> mean 5/18.
     assert slcd([1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 100.0]) == pytest.approx(5 / 18)

@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..metrics import diff, power_fit, slcd
+from ..metrics import LOG_SLCD_START, diff, power_fit, slcd
 
 __all__ = [
     "budget_pairs",
     "final_values",
+    "seed_finals",
     "identical_prefixes",
     "power_fit_table",
     "seed_curves",
@@ -67,18 +68,22 @@ def _curve(curves: pd.DataFrame, scheduler: str, budget: int) -> np.ndarray:
     return rows.sort_values("epoch")["mean"].to_numpy()
 
 
-def slcd_table(curves: pd.DataFrame, method: str = "linear") -> pd.DataFrame:
+def slcd_table(
+    curves: pd.DataFrame, method: str = "linear", *, start: int = LOG_SLCD_START
+) -> pd.DataFrame:
     """SLCD between the seed-mean curves of every pair of budgets, per scheduler.
 
     Rows are schedulers (in the order they appear), columns the budget pairs labelled
-    ``"N_i–N_j"``, plus their ``mean``. See :func:`hyperlr.metrics.slcd` for ``method``.
+    ``"N_i–N_j"``, plus their ``mean``. See :func:`hyperlr.metrics.slcd` for ``method`` and
+    ``start`` (the log form's first epoch).
     """
     schedulers = list(dict.fromkeys(curves["scheduler"]))
     pairs = budget_pairs(curves["budget"])
     table = pd.DataFrame(
         {
             f"{short}–{long}": [
-                slcd(_curve(curves, s, short), _curve(curves, s, long), method) for s in schedulers
+                slcd(_curve(curves, s, short), _curve(curves, s, long), method, start=start)
+                for s in schedulers
             ]
             for short, long in pairs
         },
@@ -104,6 +109,79 @@ def final_values(curves: pd.DataFrame) -> pd.DataFrame:
         t = stats.t.ppf(0.975, n - 1)
         finals["ci95"] = np.where(n > 1, t * finals["std"].to_numpy() / np.sqrt(n), np.nan)
     return finals
+
+
+def seed_finals(
+    runs: pd.DataFrame, metric: str, *, kind: str, diverged_below: float | None = None
+) -> pd.DataFrame:
+    r"""Final values over seeds per scheduler and budget, with intervals fit for the quantity.
+
+    A t-interval on the raw values can leave the range a metric lives in (an accuracy above 1, a
+    loss below 0 on a log axis) and one diverged seed can blow it up. Here diverged runs are
+    counted apart, and the interval is Student's :math:`t` in a space where the metric is
+    unbounded, mapped back: for a loss :math:`\ell`, on :math:`\log \ell` (the centre is the
+    geometric mean); for an accuracy :math:`a`, on :math:`\operatorname{logit} a =
+    \log\frac{a}{1-a}`. With :math:`z_s` the transformed final value of seed :math:`s`,
+
+    .. math:: \text{centre} = g^{-1}(\bar z), \quad
+        [\text{low}, \text{high}] = g^{-1}\bigl(\bar z \mp t_{0.975,\,n-1}\, s_z/\sqrt n\bigr).
+
+    Args:
+        runs: the tidy frame of :func:`hyperlr.lab.results.runs_to_frame`.
+        metric: a per-epoch column, e.g. ``"val_accuracy"`` or ``"val_loss"``.
+        kind: ``"accuracy"`` (values in (0, 1)) or ``"loss"`` (values above 0).
+        diverged_below: for an accuracy, a final value below this counts as diverged (e.g. twice
+            chance); a non-finite value always does.
+
+    Returns:
+        One row per ``scheduler`` and ``budget``: ``centre``, ``low``, ``high`` (``NaN`` with
+        fewer than two usable seeds), ``n_seeds`` (usable) and ``n_diverged``.
+
+    Raises:
+        ValueError: an unknown ``kind`` or metric.
+    """
+    if kind not in ("accuracy", "loss"):
+        raise ValueError(f'kind must be "accuracy" or "loss", got {kind!r}')
+    if metric not in runs.columns:
+        raise ValueError(f"metric: no column {metric!r} in the runs; columns: {list(runs.columns)}")
+    last = runs[runs["epoch"] == runs["epochs"]]
+    if kind == "accuracy":
+        epsilon = 1e-6  # keeps a perfect or zero accuracy finite on the logit scale
+
+        def forward(a):
+            a = np.clip(a, epsilon, 1 - epsilon)
+            return np.log(a / (1 - a))
+
+        def inverse(z):
+            return 1 / (1 + np.exp(-z))
+    else:
+        forward, inverse = np.log, np.exp
+    rows = []
+    for (scheduler, budget), group in last.groupby(["scheduler", "epochs"], sort=False):
+        values = group[metric].to_numpy(dtype=float)
+        bad = ~np.isfinite(values) | ((values <= 0) if kind == "loss" else False)
+        if diverged_below is not None:
+            bad |= values < diverged_below
+        z = forward(values[~bad])
+        n = len(z)
+        half = stats.t.ppf(0.975, n - 1) * z.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+        centre = z.mean() if n else np.nan
+        rows.append(
+            {
+                "scheduler": scheduler,
+                "budget": int(budget),
+                "centre": inverse(centre),
+                "low": inverse(centre - half),
+                "high": inverse(centre + half),
+                "n_seeds": n,
+                "n_diverged": int(bad.sum()),
+            }
+        )
+    order = {code: i for i, code in enumerate(dict.fromkeys(runs["scheduler"]))}
+    table = pd.DataFrame(rows)
+    return table.sort_values(
+        ["scheduler", "budget"], key=lambda c: c.map(order) if c.name == "scheduler" else c
+    ).reset_index(drop=True)
 
 
 def power_fit_table(curves: pd.DataFrame, kind: str = "loss") -> pd.DataFrame:

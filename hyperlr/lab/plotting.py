@@ -51,6 +51,17 @@ def set_style(context: str = "notebook") -> None:
     )
 
 
+def _log_ticks(axis) -> None:
+    """A log scale labelled at 1, 2 and 5 times each power of ten, so that a range narrower
+    than a decade still shows several labelled ticks."""
+    axis.axes.set_yscale("log") if axis.axis_name == "y" else axis.axes.set_xscale("log")
+    axis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(
+        mpl.ticker.LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(10, 10))
+    )
+    axis.set_minor_locator(mpl.ticker.NullLocator())
+
+
 def budget_palette(budgets) -> dict[int, tuple[float, float, float]]:
     """Map each epoch budget to a colour of one sequential palette (short = light, long = dark)."""
     budgets = sorted(budgets)
@@ -64,12 +75,14 @@ def plot_budget_curves(
     *,
     log_y: bool = False,
     columns: int = 4,
+    ylim: tuple[float, float] | None = None,
 ) -> Figure:
     """One panel per scheduler with the seed-mean curve of every budget overlaid.
 
     ``curves`` is the long frame of :func:`hyperlr.lab.analysis.seed_curves` (or of the authors'
     curves): columns ``scheduler``, ``budget``, ``epoch``, ``mean``, ``min``, ``max``. The band
-    around each curve spans the seeds' minimum and maximum.
+    around each curve spans the seeds' minimum and maximum. ``ylim`` frames the shared y-axis
+    (e.g. to keep one schedule's warm-up epoch from squeezing every other curve).
     """
     schedulers = list(dict.fromkeys(curves["scheduler"]))
     palette = budget_palette(curves["budget"].unique())
@@ -89,11 +102,18 @@ def plot_budget_curves(
             ax.fill_between(group["epoch"], group["min"], group["max"], color=color, alpha=0.15)
         ax.set_title(scheduler)
         if log_y:
-            ax.set_yscale("log")
+            _log_ticks(ax.yaxis)
+    if ylim is not None:
+        axes.flat[0].set_ylim(*ylim)
+    used = np.arange(axes.size).reshape(axes.shape) < len(schedulers)
     for ax in axes.flat[len(schedulers) :]:
         ax.remove()
-    for ax in axes[-1]:
-        ax.set_xlabel("epoch")
+    # The lowest panel of each column carries the epoch axis, also above a removed panel.
+    for column in range(columns):
+        kept = axes[used[:, column], column]
+        if len(kept):
+            kept[-1].xaxis.set_tick_params(labelbottom=True)
+            kept[-1].set_xlabel("epoch")
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel)
     axes.flat[0].legend(fontsize="small")
@@ -108,16 +128,23 @@ def plot_final_vs_budget(
 
     Error bars span the seeds' range (``interval="range"``) or the 95 % confidence interval of
     the mean (``interval="ci95"``); lines are :func:`hyperlr.metrics.power_fit` fits, drawn on
-    log-log axes where they are straight.
+    log-log axes where they are straight. ``curves`` may instead be the frame of
+    :func:`hyperlr.lab.analysis.seed_finals` (``interval="seed_finals"``): points at its
+    ``centre``, bars from ``low`` to ``high``.
     """
-    if interval not in ("range", "ci95"):
-        raise ValueError(f'interval must be "range" or "ci95", got {interval!r}')
+    if interval not in ("range", "ci95", "seed_finals"):
+        raise ValueError(f'interval must be "range", "ci95" or "seed_finals", got {interval!r}')
     from ..metrics import power_fit
     from .analysis import final_values
 
-    finals = final_values(curves)
+    if interval == "seed_finals":
+        finals = curves.rename(columns={"centre": "mean", "low": "min", "high": "max"})
+    else:
+        finals = final_values(curves)
     fig, ax = plt.subplots()
     budgets = np.sort(finals["budget"].unique())
+    # Budgets where every seed diverged have no centre: no point, and no part in the fit.
+    finals = finals[np.isfinite(finals["mean"])]
     grid = np.geomspace(budgets[0], budgets[-1], 50)
     for scheduler, group in finals.groupby("scheduler", sort=False):
         group = group.sort_values("budget")
@@ -125,9 +152,9 @@ def plot_final_vs_budget(
         ax.errorbar(
             group["budget"],
             group["mean"],
-            yerr=[group["mean"] - group["min"], group["max"] - group["mean"]]
-            if interval == "range"
-            else group["ci95"],
+            yerr=group["ci95"]
+            if interval == "ci95"
+            else [group["mean"] - group["min"], group["max"] - group["mean"]],
             fmt="o",
             ms=4,
             capsize=2,
@@ -139,11 +166,12 @@ def plot_final_vs_budget(
             ax.plot(grid, power_fit(group["budget"], group["mean"]).predict(grid), color=color)
     ax.set_xscale("log")
     if log_y:
-        ax.set_yscale("log")
+        _log_ticks(ax.yaxis)
     ax.set_xticks(budgets, [str(b) for b in budgets])
-    ax.minorticks_off()
+    ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
     ax.set(xlabel="budget N (epochs)", ylabel=ylabel)
-    ax.legend(fontsize="small", ncols=2)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", ncols=2)
     fig.tight_layout()
     return fig
 
@@ -177,5 +205,27 @@ def plot_forecasts(runs, data, ylabel: str, *, windows: int = 2) -> Figure:
         ax.set_xlabel("time step (0 = first predicted step)")
     axes[0, 0].set_ylabel(ylabel)
     axes[0, 0].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_slcd_against_floor(
+    means: dict[str, pd.Series], titles: dict[str, str] | None = None, *, floor: str = "N"
+) -> Figure:
+    """Mean SLCD per scheduler as bars, one panel per entry of ``means``, against a floor.
+
+    The floor is the SLCD of ``floor``, a schedule that ignores the budget: its curves retrace
+    each other, so its SLCD is what the metric's smoothing alone produces (dashed line).
+    ``titles`` labels the panels (default: the keys of ``means``).
+    """
+    fig, axes = plt.subplots(1, len(means), figsize=(3.8 * len(means), 3.2), squeeze=False)
+    for ax, (name, values) in zip(axes.flat, means.items(), strict=True):
+        colors = [SCHEDULER_COLORS.get(code, "grey") for code in values.index]
+        ax.bar(values.index, values, color=colors)
+        if floor in values.index:
+            ax.axhline(values[floor], color="black", ls="--", lw=1, label=f"floor: {floor}")
+            ax.legend(fontsize="small", loc="upper left")
+        ax.set(title=(titles or {}).get(name, name), ylabel="mean SLCD")
+        ax.tick_params(axis="x", labelrotation=45)
     fig.tight_layout()
     return fig

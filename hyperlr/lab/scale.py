@@ -1,0 +1,171 @@
+"""How far a study is from the paper's: scale factors computed from the stored runs.
+
+A reduced study shortens more than the budgets. A training subset also cuts the optimizer
+updates per epoch, and a narrow model has fewer parameters, so "a tenth of the epochs" can mean
+a hundredth of the updates. :func:`scale_table` states every factor next to the paper's value:
+
+* epochs of the longest budget;
+* optimizer updates per epoch, :math:`\\lceil n_{\\text{train}} / B \\rceil` (the trainer keeps
+  the last, smaller batch), and in total at the longest budget;
+* training examples and model parameters, from the data set and the model the runs name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .data import load_dataset
+from .models import make_model
+from .paper import BUDGETS
+
+__all__ = ["PAPER_SCALES", "PaperScale", "device_summary", "scale_table"]
+
+
+@dataclass(frozen=True)
+class PaperScale:
+    """One of the paper's experiments, by the numbers a reduced study is compared with.
+
+    Attributes:
+        label: what the paper trained, e.g. ``"CIFAR-10, SimpleCNN"``.
+        train_examples: training examples per epoch.
+        batch_size: examples per optimizer update.
+        longest_budget: the longest budget in epochs.
+        parameters: the model's trainable parameters.
+        note: where a number is approximate or derived.
+    """
+
+    label: str
+    train_examples: int
+    batch_size: int
+    longest_budget: int
+    parameters: int
+    note: str = ""
+
+    @property
+    def updates_per_epoch(self) -> int:
+        return math.ceil(self.train_examples / self.batch_size)
+
+
+#: The paper's experiments (``../shared/PAPER.md`` §3-4) by the model a run names. The
+#: oscillator's training set is 80 % of the 9,902 sliding windows (50 + 50 steps) of its 10,001
+#: samples, about 7,921; the published ExpHyperbolicLR runs probably took one more update per
+#: epoch (PAPER.md §7), not counted here.
+PAPER_SCALES: dict[str, PaperScale] = {
+    "simple_cnn": PaperScale(
+        "CIFAR-10, SimpleCNN (128 channels)", 50_000, 128, max(BUDGETS), 1_352_970
+    ),
+    "lstm_seq2seq": PaperScale(
+        "oscillator, LSTM (hidden 128, 3 layers)",
+        7_921,
+        64,
+        max(BUDGETS),
+        662_657,
+        note="training windows: about 80 % of 9,902",
+    ),
+}
+
+_SETUP = ["dataset", "data_seed", "train_subset", "val_subset", "data_options", "batch_size"]
+_MODEL = ["model", "model_options"]
+
+
+def scale_table(runs: pd.DataFrame, paper: PaperScale | None = None) -> pd.DataFrame:
+    """Our scale against the paper's, with the factor paper / ours per quantity.
+
+    Args:
+        runs: the tidy frame of :func:`hyperlr.lab.results.runs_to_frame` for one task (one
+            data set, subset, batch size and model; budgets and schedules may vary).
+        paper: the experiment to compare with; ``None``: :data:`PAPER_SCALES` by the runs' model.
+
+    Returns:
+        Rows ``epochs (longest budget)``, ``updates per epoch``, ``updates in total (longest
+        budget)``, ``training examples``, ``model parameters``; columns ``ours``, ``paper`` and
+        ``paper / ours``. The paper's label is in ``attrs["paper"]``.
+
+    Raises:
+        ValueError: no runs, runs of several setups, or no paper experiment for the model.
+    """
+    if runs.empty:
+        raise ValueError("runs: no runs to measure")
+    setups = runs[_SETUP + _MODEL].drop_duplicates()
+    if len(setups) > 1:
+        raise ValueError(
+            f"runs: {len(setups)} different data/model setups; select one task's runs first"
+        )
+    setup = setups.iloc[0]
+    if paper is None:
+        if setup["model"] not in PAPER_SCALES:
+            raise ValueError(
+                f"paper: no paper experiment known for model {setup['model']!r}; pass one"
+            )
+        paper = PAPER_SCALES[setup["model"]]
+
+    def optional(value):
+        return None if pd.isna(value) else int(value)
+
+    data = load_dataset(
+        setup["dataset"],
+        seed=int(setup["data_seed"]),
+        train_subset=optional(setup["train_subset"]),
+        val_subset=optional(setup["val_subset"]),
+        **json.loads(setup["data_options"]),
+    )
+    model = make_model(setup["model"], data, **json.loads(setup["model_options"]))
+    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    epochs = int(runs["epochs"].max())
+    per_epoch = math.ceil(data.n_train / int(setup["batch_size"]))
+    table = pd.DataFrame(
+        {
+            "ours": [epochs, per_epoch, epochs * per_epoch, data.n_train, parameters],
+            "paper": [
+                paper.longest_budget,
+                paper.updates_per_epoch,
+                paper.longest_budget * paper.updates_per_epoch,
+                paper.train_examples,
+                paper.parameters,
+            ],
+        },
+        index=pd.Index(
+            [
+                "epochs (longest budget)",
+                "updates per epoch",
+                "updates in total (longest budget)",
+                "training examples",
+                "model parameters",
+            ],
+            name="quantity",
+        ),
+    )
+    table["paper / ours"] = table["paper"] / table["ours"]
+    table.attrs["paper"] = paper.label
+    return table
+
+
+def device_summary(runs: pd.DataFrame) -> str:
+    """The devices that made the runs, in words: ``"x86_64 CPU (1 or 2 threads)"``.
+
+    Runs record their device as e.g. ``"x86_64 (1 thread)"``; runs stored by older versions
+    wrote ``"(1 threads)"``. Thread counts of one processor are merged into one phrase.
+    """
+    threads: dict[str, set[int]] = {}
+    for name in sorted(set(runs["device_name"])):
+        match = re.fullmatch(r"(.*) \((\d+) threads?\)", name)
+        processor, count = (match[1], int(match[2])) if match else (name, None)
+        threads.setdefault(processor, set())
+        if count is not None:
+            threads[processor].add(count)
+    parts = []
+    for processor, counts in threads.items():
+        label = (
+            processor if " " in processor or processor.startswith("cuda") else f"{processor} CPU"
+        )
+        if counts:
+            numbers = sorted(counts)
+            plural = "s" if numbers != [1] else ""
+            label += f" ({' or '.join(map(str, numbers))} thread{plural})"
+        parts.append(label)
+    return ", ".join(parts)

@@ -1,0 +1,73 @@
+"""Scale factors against the paper, from a tiny study's runs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from hyperlr.lab.models import make_model
+from hyperlr.lab.results import runs_to_frame
+from hyperlr.lab.scale import PAPER_SCALES, PaperScale, scale_table
+from hyperlr.lab.train import RunConfig, RunResult, load_data
+
+
+def _frame(**settings) -> pd.DataFrame:
+    runs = []
+    for epochs in (2, 3):
+        config = RunConfig(
+            dataset="digits",
+            scheduler="N",
+            epochs=epochs,
+            train_subset=100,
+            batch_size=32,
+            model_options={"channels": 4, "hidden": 16},
+            **settings,
+        )
+        history = {"val_loss": [1.0] * epochs, "val_accuracy": [0.5] * epochs}
+        runs.append(
+            RunResult(config, history, 1.0, "cpu", "cpu", "float32", "digits", "-", {}, "-")
+        )
+    return runs_to_frame(runs)
+
+
+def test_the_factors_count_epochs_updates_examples_and_parameters():
+    paper = PaperScale(
+        "a paper", train_examples=1000, batch_size=100, longest_budget=30, parameters=10_000
+    )
+    table = scale_table(_frame(), paper)
+    config = RunConfig(
+        dataset="digits",
+        scheduler="N",
+        epochs=3,
+        train_subset=100,
+        model_options={"channels": 4, "hidden": 16},
+    )
+    parameters = sum(
+        p.numel()
+        for p in make_model("simple_cnn", load_data(config), channels=4, hidden=16).parameters()
+    )
+    assert table["ours"].tolist() == [3, 4, 12, 100, parameters]  # ceil(100 / 32) = 4 updates
+    assert table["paper"].tolist() == [30, 10, 300, 1000, 10_000]
+    assert table.loc["updates in total (longest budget)", "paper / ours"] == pytest.approx(25)
+    assert table.attrs["paper"] == "a paper"
+
+
+def test_the_papers_updates_per_epoch():
+    assert PAPER_SCALES["simple_cnn"].updates_per_epoch == 391
+    assert PAPER_SCALES["lstm_seq2seq"].updates_per_epoch == 124
+
+
+def test_mixed_setups_and_empty_runs_are_refused():
+    mixed = pd.concat([_frame(), _frame(data_seed=1)])
+    with pytest.raises(ValueError, match="setups"):
+        scale_table(mixed)
+    with pytest.raises(ValueError, match="no runs"):
+        scale_table(_frame().iloc[:0])
+
+
+def test_devices_in_words_merge_thread_counts_and_old_spellings():
+    from hyperlr.lab.scale import device_summary
+
+    names = ["x86_64 (1 thread)", "x86_64 (1 threads)", "x86_64 (2 threads)", "NVIDIA H100"]
+    frame = pd.DataFrame({"device_name": names})
+    assert device_summary(frame) == "NVIDIA H100, x86_64 CPU (1 or 2 threads)"
