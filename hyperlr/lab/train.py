@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import platform
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -194,6 +195,9 @@ def _evaluate(
     return loss_sum, metric_sum
 
 
+_GLOBAL_RNG_LOCK = threading.Lock()
+
+
 class RunState:
     """One run in training: its model, optimizer, schedule, generator and curves so far.
 
@@ -220,7 +224,10 @@ class RunState:
         self.task = DATASET_TASKS[config.dataset]
         self.metric_name = HISTORY_KEYS[self.task][3]
         # Initialise the model from the run's seed without disturbing the caller's global RNG.
-        with torch.random.fork_rng(devices=[]):
+        # The lock: threads of one process (in-process Dask workers, joblib's threading
+        # backend) share torch's global generator, and two runs seeding it at once would
+        # interleave their draws and initialise their models from neither seed.
+        with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.model = make_model(config.model, data, **config.model_options)
         self.model.to(device)
