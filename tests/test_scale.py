@@ -71,3 +71,12 @@ def test_devices_in_words_merge_thread_counts_and_old_spellings():
     names = ["x86_64 (1 thread)", "x86_64 (1 threads)", "x86_64 (2 threads)", "NVIDIA H100"]
     frame = pd.DataFrame({"device_name": names})
     assert device_summary(frame) == "NVIDIA H100, x86_64 CPU (1 or 2 threads)"
+
+
+def test_the_operator_networks_have_the_papers_sizes_and_one_update_per_epoch():
+    from hyperlr.lab.models import MODELS
+
+    for name in ("deeponet", "traonet"):
+        paper = PAPER_SCALES[name]
+        assert paper.parameters == sum(p.numel() for p in MODELS[name].cls().parameters())
+        assert paper.updates_per_epoch == 1 and paper.train_examples == 8_000

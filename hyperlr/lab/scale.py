@@ -67,6 +67,24 @@ PAPER_SCALES: dict[str, PaperScale] = {
         662_657,
         note="training windows: about 80 % of 9,902",
     ),
+    # The authors' operator loader turned each epoch into one batch of all 8,000 training
+    # functions (issue "operator learning"; chapter 8): one optimizer update per epoch.
+    "deeponet": PaperScale(
+        "integral operator, DeepONet (1024 x 5, basis 50)",
+        8_000,
+        8_000,
+        max(BUDGETS),
+        8_604_773,
+        note="one update per epoch (the authors' loader)",
+    ),
+    "traonet": PaperScale(
+        "integral operator, TraONet (d_model 128, 3 + 3 layers)",
+        8_000,
+        8_000,
+        max(BUDGETS),
+        1_389_185,
+        note="one update per epoch (the authors' loader)",
+    ),
 }
 
 _SETUP = ["dataset", "data_seed", "train_subset", "val_subset", "data_options", "batch_size"]

@@ -251,10 +251,16 @@ def scale_summary(evidence: StudyEvidence) -> str:
     if evidence.scale is not None:
         factors = evidence.scale["paper / ours"]
         text += (
-            f", {factors['updates in total (longest budget)']:.0f}x fewer updates and "
-            f"{factors['model parameters']:.0f}x fewer parameters than the paper's"
+            f", {_times(factors['updates in total (longest budget)'], 'updates')} and "
+            f"{_times(factors['model parameters'], 'parameters')} than the paper's"
         )
     return text
+
+
+def _times(factor: float, quantity: str) -> str:
+    """``factor`` = paper / ours as "83x fewer updates" or, below 1, "2.4x more updates"."""
+    ratio, word = (factor, "fewer") if factor >= 1 else (1 / factor, "more")
+    return f"{ratio:.0f}x {word} {quantity}" if ratio >= 10 else f"{ratio:.1f}x {word} {quantity}"
 
 
 def _names(codes: Sequence[str]) -> str:
