@@ -27,11 +27,9 @@ import statistics
 import time
 
 import torch
-from torch.func import functional_call
-from torch.utils.flop_counter import FlopCounterMode
 
-from hyperlr.lab.grouped import train_runs, vmappable_copy
-from hyperlr.lab.train import RunConfig, _summed_loss, load_data, resolve_device, train_run
+from hyperlr.lab.grouped import bf16_peak, train_runs, training_flops
+from hyperlr.lab.train import RunConfig, load_data, resolve_device, train_run
 
 SCHEDULES = ["N", "P", "C", "E", "H", "EH", "WSD"]
 SEEDS = [89, 231, 928]
@@ -59,10 +57,9 @@ PAPER = {
     "cnn": {"dataset": "fashion_mnist", "batch_size": 128},
     "lstm": {"dataset": "oscillator", "batch_size": 64},
 }
+
+
 #: Dense bf16 tensor-core peaks (TFLOP/s) from NVIDIA's data sheets, by device-name fragment.
-BF16_PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.4, "H200": 989.4, "A100": 312.0}
-
-
 def configs_for(model: str, runs: int, epochs: int, sizes: dict, device: str) -> list[RunConfig]:
     seeds = SEEDS + list(range(1000, 1000 + runs))  # more seeds where K > 21
     grid = [(code, seed) for seed in seeds for code in SCHEDULES][:runs]
@@ -77,29 +74,6 @@ def configs_for(model: str, runs: int, epochs: int, sizes: dict, device: str) ->
         )
         for code, seed in grid
     ]
-
-
-def training_flops(config: RunConfig, data) -> float:
-    """FLOPs of one epoch's training steps of one run (forward and backward)."""
-    from hyperlr.lab.train import RunState
-
-    run = RunState(config, data)
-    template = vmappable_copy(run.model)  # counts the LSTM's matmuls, which its fused op hides
-    params = dict(run.model.named_parameters())
-    x, y = run.batch(run.start_epoch(), 0)
-    counter = FlopCounterMode(display=False)
-    with counter:
-        output = functional_call(template, params, (x,))
-        _summed_loss(config, output, y).backward()
-    return counter.get_total_flops() * data.n_train / len(y)
-
-
-def bf16_peak(device: torch.device) -> float | None:
-    name = torch.cuda.get_device_name(device)
-    for fragment, peak in BF16_PEAK_TFLOPS.items():
-        if fragment in name:
-            return peak
-    return None
 
 
 def synchronize(device: torch.device) -> None:

@@ -27,16 +27,15 @@ import json
 import math
 import sys
 import tarfile
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from hyperlr.lab.data import DATASET_TASKS
-from hyperlr.lab.grouped import default_group_size, vmappable_copy
-from hyperlr.lab.models import make_model
+from hyperlr.lab.grouped import bf16_peak, default_group_size, training_flops
 from hyperlr.lab.runs import RunConfig, RunResult
 from hyperlr.lab.studies import PAPER_STUDIES, paper_scale_configs
 from hyperlr.lab.sweep import missing_runs, run_sweep
@@ -54,9 +53,6 @@ TINY_MODELS = {"image": {"channels": 4}, "sequence": {"hidden_size": 8, "num_lay
 #: in absolute terms, validation loss (sequence) as a ratio's logarithm. bf16 autocast rounds
 #: the forward pass to 8 bits of mantissa, so the two runs drift apart but must agree this well.
 CHECK_TOLERANCE = {"classification": 0.03, "forecasting": math.log(1.5)}
-
-#: Dense bf16 peak of the GPUs this project is lent (NVIDIA's data sheets, SXM parts), TFLOP/s.
-BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0}
 
 
 def _shortened(config: RunConfig, device: str) -> RunConfig:
@@ -99,24 +95,7 @@ def check_cuda_path(study: str) -> list[dict]:
 
 
 def _scratch() -> Path:
-    folder = Path("/tmp") / f"hyperlr-cuda-check-{time.time_ns()}"
-    folder.mkdir(parents=True)
-    return folder
-
-
-def epoch_flops(config: RunConfig) -> float:
-    """FLOPs of one training epoch of ``config`` (forward and backward over every batch).
-
-    The same for every run of a study: they share the data, the model and the batch size.
-    Counted on the model as the grouped trainer runs it, whose LSTM layers are plain matrix
-    products (the fused LSTM kernel has no FLOP formula in PyTorch's counter).
-    """
-    data = load_data(dataclasses.replace(config, device="cpu"))
-    model = vmappable_copy(make_model(config.model, data, **dict(config.model_options)))
-    x = data.x_train[: config.batch_size]
-    with FlopCounterMode(display=False) as counter:
-        model(x).float().sum().backward()
-    return counter.get_total_flops() * math.ceil(data.n_train / config.batch_size)
+    return Path(tempfile.mkdtemp(prefix="hyperlr-cuda-check-"))
 
 
 def train_until(
@@ -144,7 +123,11 @@ def train_until(
         print(f"{len(trained)} runs trained, {len(todo) - len(group)} missing")
     wall = time.monotonic() - started
     epochs = sum(r.config.epochs for r in trained)
-    flops = epoch_flops(trained[0].config) * epochs if trained else 0.0
+    if trained:
+        first = trained[0].config
+        flops = training_flops(first, load_data(dataclasses.replace(first, device="cpu"))) * epochs
+    else:
+        flops = 0.0
     return {
         "dataset": configs[0].dataset,
         "runs_trained": len(trained),
@@ -158,7 +141,7 @@ def train_until(
 
 def provenance(group_size: int, device: str) -> dict:
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
+    peak = bf16_peak(torch.device("cuda")) if device == "cuda" else None
     precision = "bfloat16 autocast" if device == "cuda" else "float32"
     return {
         "gpu": name,

@@ -39,6 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
+from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
 from .data import ImageData
@@ -61,7 +62,10 @@ __all__ = [
     "default_group_size",
     "group_runs",
     "lstm_forward",
+    "BF16_PEAK_TFLOPS",
+    "bf16_peak",
     "train_runs",
+    "training_flops",
     "vmappable_copy",
 ]
 
@@ -182,6 +186,36 @@ def vmappable_copy(model: nn.Module) -> nn.Module:
         if type(module) is nn.LSTM:
             module.__class__ = _UnfusedLSTM
     return template
+
+
+def training_flops(config: RunConfig, data: ImageData | SeriesData) -> float:
+    """FLOPs of one epoch's training steps of one run like ``config`` (forward and backward).
+
+    Counted on the model as the grouped path runs it (:func:`vmappable_copy`), whose LSTM
+    layers are plain matrix products: the fused LSTM kernel has no FLOP formula in PyTorch's
+    counter. Every run of a group shares the data, the model and the batch size, so this is
+    also each of its runs' count.
+    """
+    run = RunState(config, data)
+    template = vmappable_copy(run.model)
+    params = dict(run.model.named_parameters())
+    x, y = run.batch(run.start_epoch(), 0)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        output = functional_call(template, params, (x,))
+        _summed_loss(config, output, y).backward()
+    return counter.get_total_flops() * data.n_train / len(y)
+
+
+#: Dense bf16 peaks from NVIDIA's data sheets (SXM parts unless named), TFLOP/s, by a fragment
+#: of the device name; the first fragment found in the name wins.
+BF16_PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.4, "H200": 989.4, "A100": 312.0}
+
+
+def bf16_peak(device: torch.device) -> float | None:
+    """The bf16 peak of a CUDA ``device`` in TFLOP/s, or None where the GPU is not listed."""
+    name = torch.cuda.get_device_name(device)
+    return next((peak for part, peak in BF16_PEAK_TFLOPS.items() if part in name), None)
 
 
 def _group_key(config: RunConfig) -> tuple[Any, ...]:
