@@ -39,7 +39,7 @@ from torch import Tensor
 
 from .operator import OperatorData, integral_operator
 from .series import SeriesData, oscillator_windows, sunspots_windows
-from .splits import TrainValTensors, check_subset_size
+from .splits import TrainValTensors, check_subset_size, data_dir
 
 __all__ = [
     "CHAPTER_SUBSETS",
@@ -138,18 +138,6 @@ class ImageData(TrainValTensors):
         mean = torch.tensor(self.mean, dtype=self.x_train.dtype, device=self.device)
         std = torch.tensor(self.std, dtype=self.x_train.dtype, device=self.device)
         return -mean / std
-
-
-def data_dir() -> Path:
-    """The folder where data sets are looked for and downloaded.
-
-    ``HYPERLR_DATA_DIR`` when set, else ``$XDG_CACHE_HOME/hyperlr`` (``~/.cache/hyperlr``).
-    """
-    explicit = os.environ.get("HYPERLR_DATA_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "hyperlr"
 
 
 def _subset(x: Tensor, y: Tensor, size: int | None, seed: int) -> tuple[Tensor, Tensor]:

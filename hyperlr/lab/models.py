@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .data import ImageData
     from .operator import OperatorData
     from .series import SeriesData
+    from .sizes import DataShape
 
 __all__ = [
     "MODELS",
@@ -376,8 +377,13 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-def make_model(name: str, data: ImageData | SeriesData | OperatorData, **options: Any) -> nn.Module:
+def make_model(
+    name: str, data: ImageData | SeriesData | OperatorData | DataShape, **options: Any
+) -> nn.Module:
     """Build the model ``name`` (a key of :data:`MODELS`) sized for ``data``.
+
+    ``data`` may be the loaded data set or its :class:`~hyperlr.lab.sizes.DataShape`, which
+    sizes the model alike without loading anything.
 
     ``options`` are the model's own settings (``channels``, ``hidden`` for ``simple_cnn``;
     ``hidden_size``, ``num_layers`` for ``lstm_seq2seq``; ``width``, ``depth``, ``basis`` for

@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .splits import TrainValTensors, check_subset_size
+from .splits import TrainValTensors, check_subset_size, data_dir
 
 __all__ = [
     "OperatorData",
@@ -220,8 +220,6 @@ def hermite_integral(u: np.ndarray, grid: np.ndarray, points: np.ndarray) -> np.
 
 
 def _cache_folder() -> Path:
-    from .data import data_dir
-
     return data_dir() / "operator"
 
 
@@ -294,7 +292,7 @@ def operator_arrays(
     """All functions of the task, generated once per setting and cached.
 
     Cached in memory and as an ``.npz`` file in ``data_dir()/operator`` (see
-    :func:`hyperlr.lab.data.data_dir`), so other processes (sweep workers, a rerun) load rather
+    :func:`hyperlr.lab.splits.data_dir`), so other processes (sweep workers, a rerun) load rather
     than regenerate them.
 
     Returns:

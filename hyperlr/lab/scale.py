@@ -7,7 +7,9 @@ a hundredth of the updates. :func:`scale_table` states every factor next to the 
 * epochs of the longest budget;
 * optimizer updates per epoch, :math:`\\lceil n_{\\text{train}} / B \\rceil` (the trainer keeps
   the last, smaller batch), and in total at the longest budget;
-* training examples and model parameters, from the data set and the model the runs name.
+* training examples and model parameters, from the data set's settings and the model the runs
+  name (:func:`hyperlr.lab.sizes.data_shape`: the data set is neither read nor generated, so the
+  table needs no data on the machine that builds the book).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .data import load_dataset
 from .models import make_model
 from .paper import BUDGETS
+from .sizes import data_shape
 
 __all__ = ["PAPER_SCALES", "PaperScale", "device_summary", "scale_table"]
 
@@ -125,7 +127,7 @@ def scale_table(runs: pd.DataFrame, paper: PaperScale | None = None) -> pd.DataF
     def optional(value):
         return None if pd.isna(value) else int(value)
 
-    data = load_dataset(
+    data = data_shape(
         setup["dataset"],
         seed=int(setup["data_seed"]),
         train_subset=optional(setup["train_subset"]),

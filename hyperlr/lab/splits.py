@@ -1,14 +1,22 @@
-"""What every data set of the trainer shares: training and validation tensors on one device."""
+"""What every data set of the trainer shares: training and validation tensors on one device, the
+check of a subset's size, and the folder where data sets are looked for and cached.
+
+:mod:`hyperlr.lab.data` and the generators (:mod:`hyperlr.lab.series`,
+:mod:`hyperlr.lab.operator`) all import from here and never from each other's modules, so the
+laboratory's data modules have no import cycle.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
+from pathlib import Path
 from typing import TypeVar
 
 import torch
 from torch import Tensor
 
-__all__ = ["TrainValTensors", "check_subset_size"]
+__all__ = ["TrainValTensors", "check_subset_size", "data_dir"]
 
 Self = TypeVar("Self", bound="TrainValTensors")
 
@@ -56,3 +64,15 @@ def check_subset_size(name: str, size: int | None, available: int) -> None:
         return
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= available:
         raise ValueError(f"{name} must be None or an integer in [1, {available}], got {size!r}")
+
+
+def data_dir() -> Path:
+    """The folder where data sets are looked for and downloaded, and generated ones cached.
+
+    ``HYPERLR_DATA_DIR`` when set, else ``$XDG_CACHE_HOME/hyperlr`` (``~/.cache/hyperlr``).
+    """
+    explicit = os.environ.get("HYPERLR_DATA_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "hyperlr"
