@@ -145,3 +145,21 @@ def test_the_image_tables_state_the_published_splits():
 def test_bad_settings_are_refused_as_the_loaders_refuse_them(name, settings, message):
     with pytest.raises(ValueError, match=message):
         data_shape(name, **settings)
+
+
+@pytest.mark.usefixtures("private_cache")
+def test_a_runs_data_shape_is_that_of_its_loaded_data():
+    from hyperlr.lab.sizes import run_data_shape
+    from hyperlr.lab.train import RunConfig, load_data
+
+    config = RunConfig(
+        dataset="integral",
+        scheduler="N",
+        epochs=1,
+        model="deeponet",
+        train_subset=30,
+        val_subset=10,
+        data_options={"n_functions": 50, "n_grid": 100, "sensor_stride": 3, "n_queries": 9},
+    )
+    shape, data = run_data_shape(config), load_data(config)
+    assert (shape.n_train, shape.n_val, shape.n_sensors) == (30, 10, data.n_sensors) == (30, 10, 34)

@@ -42,6 +42,7 @@ __all__ = [
     "DataShape",
     "ImageSplit",
     "data_shape",
+    "run_data_shape",
 ]
 
 
@@ -219,4 +220,17 @@ def data_shape(
         n_train=n_train if train_subset is None else train_subset,
         n_val=n_val if val_subset is None else val_subset,
         **shapes,
+    )
+
+
+def run_data_shape(config: Any) -> DataShape:
+    """:func:`data_shape` of a run's data: ``config`` is a :class:`hyperlr.lab.runs.RunConfig`
+    (or anything with its ``dataset``, ``data_seed``, ``train_subset``, ``val_subset`` and
+    ``data_options``)."""
+    return data_shape(
+        config.dataset,
+        seed=config.data_seed,
+        train_subset=config.train_subset,
+        val_subset=config.val_subset,
+        **config.data_options,
     )
