@@ -158,7 +158,10 @@ def test_real_fashion_mnist_when_installed():
     try:
         files = locate_fashion_mnist()
     except FileNotFoundError:
-        pytest.skip("Fashion-MNIST is not installed")
+        pytest.skip(
+            "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist, or its idx "
+            "files in HYPERLR_DATA_DIR); the fake-file tests above cover the reader"
+        )
     data = fashion_mnist(download=False, train_subset=50, val_subset=20)
     assert str(files["train_images"].parent) in data.source
     assert data.x_train.shape == (50, 1, 28, 28) and data.num_classes == 10
