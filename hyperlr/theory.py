@@ -135,7 +135,7 @@ def convex_bound(lrs: ArrayLike, D: float = 1.0, G: float = 1.0) -> float:
         ValueError: ``lrs`` not a non-empty 1-D sequence of positive finite rates; ``D`` or
             ``G`` not positive.
     """
-    A, B = convex_bound_terms(lrs, D, G)
+    A, B = convex_bound_terms(_rates(lrs), D, G)
     return A + B
 
 
