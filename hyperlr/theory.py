@@ -264,11 +264,17 @@ def _runs(rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _advance(m: np.ndarray, eta: np.ndarray, count: int, h: np.ndarray, sigma2: float):
     """``count`` exact NQM steps at rates ``eta`` (shape (G, 1)) from moments ``m`` (G, d)."""
-    r = (1.0 - eta * h) ** 2
+    step = eta * h
+    r = (1.0 - step) ** 2
+    if count == 1:
+        return r * m + eta * step * sigma2
     rc = r**count
-    one = np.isclose(r, 1.0, rtol=0, atol=1e-12)
-    geometric = np.where(one, count, (1.0 - rc) / np.where(one, 1.0, 1.0 - r))
-    return rc * m + eta * eta * sigma2 * h * geometric
+    denominator = 1.0 - r
+    # sum_{j < count} r^j; where r is 1 (a rate of 0 or 2/h) it is count.
+    geometric = np.divide(
+        1.0 - rc, denominator, out=np.full_like(r, count), where=np.abs(denominator) > 1e-12
+    )
+    return rc * m + eta * step * sigma2 * geometric
 
 
 def _nqm_losses(shape: np.ndarray, gammas: np.ndarray, model: NQM) -> np.ndarray:
