@@ -57,14 +57,19 @@ STEPS_PER_EPOCH = 10
 _CLAIM_SCHEDULES = ("P", "C", "H", "EH")
 
 
-@lru_cache(maxsize=8)
 def paper_setting(
-    model: str, steps_per_epoch: int = STEPS_PER_EPOCH, budgets: tuple[int, ...] = PAPER_BUDGETS
+    model: str, steps_per_epoch: int | None = None, budgets: tuple[int, ...] | None = None
 ) -> TransferResult:
     """The transfer protocol of :data:`SCHEDULES` in ``model`` (``"convex"``, ``"easy"``,
-    ``"hard"``), tuned at the first of ``budgets``; cached per process."""
+    ``"hard"``), tuned at the first of ``budgets`` (:data:`PAPER_BUDGETS` by default) with
+    :data:`STEPS_PER_EPOCH` by default; cached per process."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    return _paper_setting(model, steps_per_epoch or STEPS_PER_EPOCH, budgets or PAPER_BUDGETS)
+
+
+@lru_cache(maxsize=8)
+def _paper_setting(model: str, steps_per_epoch: int, budgets: tuple[int, ...]) -> TransferResult:
     return transfer(
         SCHEDULES, model, tune_budget=budgets[0], budgets=budgets, steps_per_epoch=steps_per_epoch
     )
