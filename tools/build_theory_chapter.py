@@ -89,7 +89,7 @@ from hyperlr.theory import (
 # The laboratory imports tqdm.auto, which warns when ipywidgets is absent; no widgets here.
 warnings.filterwarnings("ignore", message="IProgress not found")
 set_style()
-MODELS = {"convex": "convex bound", "easy": "NQM, easy", "hard": "NQM, hard"}
+MODELS = {"convex": "convex bound", "easy": "NQM (easy)", "hard": "NQM (hard)"}
 COLORS = {
     **SCHEDULER_COLORS,
     "C+sqrt": SCHEDULER_COLORS["C"],
