@@ -1,0 +1,99 @@
+"""The comparison functions every chapter shares: paired intervals, sign flips, SLCD form, ranks."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from hyperlr.lab.analysis import (
+    normalized_rank,
+    paired_comparison,
+    seed_centre,
+    seed_finals,
+    sign_flip_p,
+    slcd_form,
+)
+
+
+def finals_frame(values: dict[str, list[float]], budget: int = 4) -> pd.DataFrame:
+    """One final epoch per schedule and seed (seeds 0, 1, ...)."""
+    rows = [
+        {"scheduler": code, "seed": seed, "epochs": budget, "epoch": budget, "val": v}
+        for code, column in values.items()
+        for seed, v in enumerate(column)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_paired_loss_ratio_matches_scipy_paired_t_interval():
+    a, b = [0.10, 0.22, 0.31, 0.12], [0.12, 0.20, 0.40, 0.15]
+    result = paired_comparison(finals_frame({"A": a, "B": b}), "val", "A", "B", kind="loss")
+    test = stats.ttest_rel(np.log(a), np.log(b))
+    interval = test.confidence_interval(0.95)
+    assert result["n"] == 4 and result["df"] == 3
+    assert result["difference"] == pytest.approx(math.exp(np.mean(np.log(a) - np.log(b))))
+    assert result["low"] == pytest.approx(math.exp(interval.low))
+    assert result["high"] == pytest.approx(math.exp(interval.high))
+
+
+def test_paired_accuracy_difference_drops_diverged_pairs():
+    a, b = [0.80, 0.82, 0.10, 0.85], [0.78, 0.81, 0.79, 0.80]
+    frame = finals_frame({"A": a, "B": b})
+    result = paired_comparison(frame, "val", "A", "B", kind="accuracy", diverged_below=0.2)
+    d = np.array(a)[[0, 1, 3]] - np.array(b)[[0, 1, 3]]
+    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+    assert result["n"] == 3 and result["df"] == 2
+    assert result["difference"] == pytest.approx(d.mean())
+    assert (result["low"], result["high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert result["p_min"] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="scheduler"):
+        paired_comparison(frame, "val", "A", "Z", kind="accuracy")
+    with pytest.raises(ValueError, match="level"):
+        paired_comparison(frame, "val", "A", "B", kind="accuracy", level=95)
+
+
+def test_sign_flip_p_against_enumeration():
+    rng = np.random.default_rng(3)
+    for n in (3, 4, 5):
+        d = rng.normal(0.5, 1.0, n)
+        patterns = itertools.product((-1, 1), repeat=n)
+        sums = [abs(sum(s * x for s, x in zip(signs, d, strict=True))) for signs in patterns]
+        expected = np.mean([s >= abs(d.sum()) - 1e-12 for s in sums])
+        assert sign_flip_p(d) == pytest.approx(expected)
+    # All differences of one sign: the smallest p the test can give, 2 / 2**n.
+    assert sign_flip_p([1.0, 2.0, 3.0]) == pytest.approx(0.25)
+    assert sign_flip_p([1.0, 2.0, 3.0, 4.0, 5.0]) == pytest.approx(2 / 32)
+
+
+def test_seed_centre_is_the_centre_of_seed_finals():
+    frame = finals_frame({"A": [0.80, 0.83, 0.86]})
+    table = seed_finals(frame, "val", kind="accuracy")
+    logit = np.log(np.array([0.80, 0.83, 0.86]) / (1 - np.array([0.80, 0.83, 0.86])))
+    assert seed_centre([0.80, 0.83, 0.86], "accuracy") == pytest.approx(
+        1 / (1 + math.exp(-logit.mean()))
+    )
+    assert table["centre"].iloc[0] == pytest.approx(seed_centre([0.80, 0.83, 0.86], "accuracy"))
+    assert seed_centre([1e-3, 1e-1], "loss") == pytest.approx(1e-2)
+    with pytest.raises(ValueError, match="kind"):
+        seed_centre([1.0], "error")
+
+
+def test_slcd_form_scales_the_papers_epoch_10():
+    assert slcd_form([50, 100, 150, 200], "loss") == ("log", 10)
+    assert slcd_form([12, 24, 36, 48], "loss") == ("log", 2)
+    assert slcd_form([5, 10, 15, 20], "accuracy") == ("linear", 1)
+    assert slcd_form([2, 3], "loss") == ("linear", 1)  # too short for the log form
+    with pytest.raises(ValueError, match="kind"):
+        slcd_form([10], "mae")
+
+
+def test_normalized_rank():
+    assert [normalized_rank(r, 5) for r in (1, 3, 5)] == [0.0, 0.5, 1.0]
+    assert math.isnan(normalized_rank(1, 1))
+    with pytest.raises(ValueError, match="rank"):
+        normalized_rank(6, 5)
