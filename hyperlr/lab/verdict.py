@@ -52,6 +52,7 @@ __all__ = [
     "StudyEvidence",
     "best_or_tied",
     "claims_table",
+    "common_ranks",
     "guidance_table",
     "headline_table",
     "load_evidence",
@@ -533,6 +534,23 @@ def headline_table(evidence: Sequence[StudyEvidence]) -> pd.DataFrame:
             )
         rows[e.study.name] = row
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("study")
+
+
+def common_ranks(evidence: Sequence[StudyEvidence]) -> pd.DataFrame:
+    """Ranks at the longest budget among the schedules every study ran (best: 1).
+
+    A rank among all of a study's schedules depends on how many it ran (4, 7 or 8); among the
+    schedules common to all studies the ranks compare directly.
+    """
+    common = set.intersection(*(set(e.longest().index) for e in evidence)) if evidence else set()
+    order = [code for code in PAPER_SCHEDULES if code in common] + sorted(
+        common - set(PAPER_SCHEDULES)
+    )
+    rows = {}
+    for e in evidence:
+        ranked = [code for code in e.longest().index if code in common]
+        rows[e.study.name] = {code: ranked.index(code) + 1 for code in order}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=order).rename_axis("study")
 
 
 def best_or_tied(
