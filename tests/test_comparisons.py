@@ -97,3 +97,26 @@ def test_normalized_rank():
     assert math.isnan(normalized_rank(1, 1))
     with pytest.raises(ValueError, match="rank"):
         normalized_rank(6, 5)
+
+
+def test_the_transfer_tables_arms_use_the_centre_of_every_final_value_table():
+    from hyperlr.lab.train import RunConfig, RunResult
+    from hyperlr.lab.transfer import TransferResult, transfer_regret
+
+    def run(lr, seed, accuracy):
+        config = RunConfig(dataset="digits", scheduler="N", epochs=2, seed=seed, lr=lr)
+        history = {"val_loss": [1.0, 0.5], "val_accuracy": [0.1, accuracy]}
+        return RunResult(config, history, 1.0, "cpu", "cpu", "float32", "digits", "-", {}, "-")
+
+    short = [run(1e-2, seed, a) for seed, a in enumerate([0.80, 0.84, 0.90])]
+    long = [run(1e-3, seed, a) for seed, a in enumerate([0.82, 0.85, 0.91])]
+    keys = {
+        ("N", "short"): [r.config.key for r in short],
+        ("N", "long"): [r.config.key for r in long],
+    }
+    result = TransferResult(winners=None, trials=None, runs=short + long, keys=keys, long_budget=2)
+    row = transfer_regret(result, "val_accuracy").loc["N"]
+    # The logit-space centre (0.8497...), not the arithmetic mean (0.8467).
+    assert row["short-tuned"] == pytest.approx(seed_centre([0.80, 0.84, 0.90], "accuracy"))
+    assert row["short-tuned"] != pytest.approx(np.mean([0.80, 0.84, 0.90]), abs=1e-4)
+    assert row["regret"] == pytest.approx(np.mean([0.02, 0.01, 0.01]))
