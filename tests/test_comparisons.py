@@ -120,3 +120,18 @@ def test_the_transfer_tables_arms_use_the_centre_of_every_final_value_table():
     assert row["short-tuned"] == pytest.approx(seed_centre([0.80, 0.84, 0.90], "accuracy"))
     assert row["short-tuned"] != pytest.approx(np.mean([0.80, 0.84, 0.90]), abs=1e-4)
     assert row["regret"] == pytest.approx(np.mean([0.02, 0.01, 0.01]))
+
+
+def test_best_against_runner_up_reads_the_paired_interval():
+    from hyperlr.lab.analysis import best_against_runner_up
+
+    frame = finals_frame({"A": [0.10, 0.20, 0.30], "B": [0.11, 0.21, 0.33], "C": [1.0, 1.0, 1.0]})
+    result = best_against_runner_up(frame, "val", kind="loss")
+    assert (result["best"], result["runner_up"]) == ("A", "B")
+    assert result["best_value"] == pytest.approx(seed_centre([0.10, 0.20, 0.30], "loss"))
+    pair = paired_comparison(frame, "val", "B", "A", kind="loss")
+    assert result["difference"] == pytest.approx(pair["difference"])
+    assert result["tied"] == (pair["low"] <= 1 <= pair["high"])
+    assert "2 degrees of freedom" in result["text"]
+    one = best_against_runner_up(finals_frame({"A": [0.1, 0.2]}), "val", kind="loss")
+    assert one["runner_up"] is None

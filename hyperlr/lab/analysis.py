@@ -19,6 +19,7 @@ from scipy import stats
 from ..metrics import LOG_SLCD_START, diff, power_fit, slcd
 
 __all__ = [
+    "best_against_runner_up",
     "budget_pairs",
     "final_values",
     "identical_prefixes",
@@ -29,6 +30,7 @@ __all__ = [
     "seed_curves",
     "seed_finals",
     "sign_flip_p",
+    "slcd_floor",
     "slcd_form",
     "slcd_table",
     "study_slcd",
@@ -421,3 +423,54 @@ def normalized_rank(rank: int, k: int) -> float:
     if not 1 <= rank <= k:
         raise ValueError(f"rank must lie in 1..k = 1..{k}, got {rank!r}")
     return (rank - 1) / (k - 1) if k > 1 else float("nan")
+
+
+def slcd_floor(slcd: pd.Series) -> tuple[str | None, float]:
+    """The SLCD floor: the mean SLCD of a budget-free schedule, N if run, else E.
+
+    Such a schedule's runs retrace each other across budgets, so its SLCD is what the smoothing
+    alone gives. A value at or below the floor says nothing about insensitivity to the budget.
+    Returns ``(None, nan)`` where neither was run.
+    """
+    for code in ("N", "E"):
+        if code in slcd.index and np.isfinite(slcd[code]):
+            return code, float(slcd[code])
+    return None, math.nan
+
+
+def best_against_runner_up(
+    runs: pd.DataFrame, metric: str, *, kind: str, diverged_below: float | None = None
+) -> dict:
+    """The best schedule at the longest budget and the paired comparison with the runner-up.
+
+    Centres come from :func:`seed_finals` (as on every page); the comparison from
+    :func:`paired_comparison` (runner-up against best, over the seeds both ran).
+
+    Returns:
+        ``best``, ``best_value``, ``runner_up`` (``None`` with one schedule), the comparison's
+        keys (``difference``, ``low``, ``high``, ``n``, ``df``, ``p_sign_flip``, ``p_min``),
+        ``tied`` (the interval contains no difference) and ``text``: the interval, the method
+        and the reading, in words.
+    """
+    finals = seed_finals(runs, metric, kind=kind, diverged_below=diverged_below)
+    longest = finals[finals["budget"] == finals["budget"].max()].set_index("scheduler")
+    ranked = longest["centre"].dropna().sort_values(ascending=kind != "accuracy")
+    result: dict = {"best": ranked.index[0], "best_value": float(ranked.iloc[0])}
+    if len(ranked) < 2:
+        return result | {"runner_up": None, "tied": False, "text": "(one schedule only)"}
+    compared = paired_comparison(
+        runs, metric, ranked.index[1], ranked.index[0], kind=kind,
+        budget=int(finals["budget"].max()),
+        diverged_below=diverged_below,
+    )  # fmt: skip
+    none = 1.0 if kind == "loss" else 0.0
+    tied = bool(compared["low"] <= none <= compared["high"])
+    what = "ratio to the best's loss" if kind == "loss" else "difference in accuracy"
+    text = (
+        f"{what} {compared['difference']:.3g} [{compared['low']:.3g}, {compared['high']:.3g}] "
+        f"(paired t-interval over {compared['n']} seeds, {compared['df']} degrees of freedom; "
+        f"exact sign-flip p = {compared['p_sign_flip']:.2g}, never below {compared['p_min']:.2g} "
+        f"with {compared['n']} seeds): "
+        + ("not told apart from the best" if tied else "measurably behind the best")
+    )
+    return result | {"runner_up": ranked.index[1], **compared, "tied": tied, "text": text}

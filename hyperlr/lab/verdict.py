@@ -28,6 +28,7 @@ from .analysis import (
     power_fit_table,
     seed_curves,
     seed_finals,
+    slcd_floor,
     slcd_form,
     study_slcd,
 )
@@ -336,19 +337,6 @@ def _times(factor: float, quantity: str) -> str:
 
 def _names(codes: Sequence[str]) -> str:
     return ", ".join(codes) if codes else "none"
-
-
-def slcd_floor(slcd: pd.Series) -> tuple[str | None, float]:
-    """The SLCD floor: the mean SLCD of a budget-free schedule, N if run, else E.
-
-    Such a schedule's runs retrace each other across budgets, so its SLCD is what the smoothing
-    alone gives. A value at or below the floor says nothing about insensitivity to the budget.
-    Returns ``(None, nan)`` where neither was run.
-    """
-    for code in ("N", "E"):
-        if code in slcd.index and np.isfinite(slcd[code]):
-            return code, float(slcd[code])
-    return None, math.nan
 
 
 def _combine(readings: Mapping[str, str]) -> str:
