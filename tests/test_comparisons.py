@@ -135,3 +135,11 @@ def test_best_against_runner_up_reads_the_paired_interval():
     assert "2 degrees of freedom" in result["text"]
     one = best_against_runner_up(finals_frame({"A": [0.1, 0.2]}), "val", kind="loss")
     assert one["runner_up"] is None
+
+
+def test_one_shared_seed_gives_no_interval_and_no_separation():
+    from hyperlr.lab.analysis import best_against_runner_up
+
+    result = best_against_runner_up(finals_frame({"A": [0.1], "B": [0.2]}), "val", kind="loss")
+    assert result["n"] == 1 and math.isnan(result["low"]) and result["tied"]
+    assert "too few for an interval" in result["text"]

@@ -464,8 +464,15 @@ def best_against_runner_up(
         diverged_below=diverged_below,
     )  # fmt: skip
     none = 1.0 if kind == "loss" else 0.0
-    tied = bool(compared["low"] <= none <= compared["high"])
+    # Told apart only where the interval excludes no difference; no interval (one seed): tied.
+    tied = not (compared["low"] > none or compared["high"] < none)
     what = "ratio to the best's loss" if kind == "loss" else "difference in accuracy"
+    if compared["n"] < 2:
+        text = (
+            f"{what} {compared['difference']:.3g} on {compared['n']} shared seed(s), too few for "
+            "an interval: not told apart from the best"
+        )
+        return result | {"runner_up": ranked.index[1], **compared, "tied": tied, "text": text}
     text = (
         f"{what} {compared['difference']:.3g} [{compared['low']:.3g}, {compared['high']:.3g}] "
         f"(paired t-interval over {compared['n']} seeds, {compared['df']} degrees of freedom; "

@@ -491,7 +491,8 @@ def vs_best(e: StudyEvidence) -> pd.DataFrame:
             )  # fmt: skip
             compared.pop("budget")
             row.update(compared)
-            row["tied"] = bool(compared["low"] <= none <= compared["high"])
+            # Told apart only where the interval excludes no difference (one seed: no interval).
+            row["tied"] = not (compared["low"] > none or compared["high"] < none)
         rows[code] = row
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("scheduler")
 
