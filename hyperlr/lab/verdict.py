@@ -8,6 +8,12 @@ against the paper); a study whose folder is absent is skipped with a note, so an
 added later (e.g. operator learning, folder ``operator_learning``) joins the verdict as soon as
 its results are committed. :func:`claims_table` confronts the paper's claims with that evidence
 and with the paper's own (:mod:`hyperlr.lab.paper`).
+
+Comparisons between schedules are paired over the shared seeds (:func:`vs_best`,
+:func:`headline_table`); an SLCD at or below the floor of a budget-free schedule and a transfer
+regret whose interval is wide score ``inconclusive``; counts over studies count only the
+studies that ran a schedule (:func:`best_or_tied`); :data:`GUIDANCE` says what backs each piece
+of advice and :data:`AUTHORS_CODE` which commits of the authors' repository a finding rests on.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from .tune import protocol
 
 __all__ = [
     "AUTHORS_CODE",
+    "REGRET_TOLERANCE",
     "CLAIMS",
     "GUIDANCE",
     "STUDIES",
