@@ -143,3 +143,11 @@ def test_one_shared_seed_gives_no_interval_and_no_separation():
     result = best_against_runner_up(finals_frame({"A": [0.1], "B": [0.2]}), "val", kind="loss")
     assert result["n"] == 1 and math.isnan(result["low"]) and result["tied"]
     assert "too few for an interval" in result["text"]
+
+
+def test_every_run_diverged_leaves_no_best():
+    from hyperlr.lab.analysis import best_against_runner_up
+
+    frame = finals_frame({"A": [0.1, 0.12], "B": [0.11, 0.1]})
+    result = best_against_runner_up(frame, "val", kind="accuracy", diverged_below=0.2)
+    assert result["best"] is None and math.isnan(result["best_value"])

@@ -138,3 +138,24 @@ def test_the_chapters_numbers_come_from_the_verdicts_functions():
         final = final[final["budget"] == max(budgets)].set_index("scheduler")["centre"]
         assert final.idxmin() == headlines.loc[e.study.name, "best"]
         assert final.min() == headlines.loc[e.study.name, "best value"]
+
+
+def test_the_transfer_tables_arms_equal_the_stage_2_finals(tmp_path):
+    """Chapter 7's two tables state one number per schedule at the longest budget (committed)."""
+    import shutil
+    from pathlib import Path
+
+    import pytest
+
+    root = Path(__file__).resolve().parents[1] / "results"
+    tuned = [s for s in STUDIES if s.tuned is not None and (root / s.folder).is_dir()]
+    if not tuned:
+        pytest.skip("no tuned study committed")
+    # A copy: loading the studies must not touch the committed SQLite file.
+    shutil.copytree(root / tuned[0].folder, tmp_path / tuned[0].folder)
+    evidence, _ = load_evidence(tmp_path, tuned)
+    for item in evidence:
+        longest = item.longest()
+        for code, row in item.regret.iterrows():
+            if row["diverged"] == 0 and code in longest.index:
+                assert row["short-tuned"] == pytest.approx(longest.loc[code, "centre"], rel=1e-12)

@@ -447,7 +447,8 @@ def best_against_runner_up(
     :func:`paired_comparison` (runner-up against best, over the seeds both ran).
 
     Returns:
-        ``best``, ``best_value``, ``runner_up`` (``None`` with one schedule), the comparison's
+        ``best`` (``None`` where every run diverged), ``best_value``, ``runner_up`` (``None``
+        with fewer than two schedules left), the comparison's
         keys (``difference``, ``low``, ``high``, ``n``, ``df``, ``p_sign_flip``, ``p_min``),
         ``tied`` (the interval contains no difference) and ``text``: the interval, the method
         and the reading, in words.
@@ -455,6 +456,14 @@ def best_against_runner_up(
     finals = seed_finals(runs, metric, kind=kind, diverged_below=diverged_below)
     longest = finals[finals["budget"] == finals["budget"].max()].set_index("scheduler")
     ranked = longest["centre"].dropna().sort_values(ascending=kind != "accuracy")
+    if ranked.empty:  # every run diverged at the longest budget
+        return {
+            "best": None,
+            "best_value": math.nan,
+            "runner_up": None,
+            "tied": False,
+            "text": "(every run diverged at the longest budget)",
+        }
     result: dict = {"best": ranked.index[0], "best_value": float(ranked.iloc[0])}
     if len(ranked) < 2:
         return result | {"runner_up": None, "tied": False, "text": "(one schedule only)"}
