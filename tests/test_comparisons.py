@@ -151,3 +151,16 @@ def test_every_run_diverged_leaves_no_best():
     frame = finals_frame({"A": [0.1, 0.12], "B": [0.11, 0.1]})
     result = best_against_runner_up(frame, "val", kind="accuracy", diverged_below=0.2)
     assert result["best"] is None and math.isnan(result["best_value"])
+
+
+def test_one_schedules_change_between_budgets_is_paired_over_seeds():
+    rows = [
+        {"scheduler": "A", "seed": s, "epochs": b, "epoch": b, "val": v}
+        for b, values in ((2, [0.4, 0.5, 0.6]), (4, [0.2, 0.3, 0.5]))
+        for s, v in enumerate(values)
+    ]
+    frame = pd.DataFrame(rows)
+    step = paired_comparison(frame, "val", "A", "A", kind="loss", budget=4, second_budget=2)
+    ratio = np.log([0.2, 0.3, 0.5]) - np.log([0.4, 0.5, 0.6])
+    assert step["difference"] == pytest.approx(math.exp(ratio.mean()))
+    assert step["n"] == 3

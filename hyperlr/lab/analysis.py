@@ -341,6 +341,7 @@ def paired_comparison(
     budget: int | None = None,
     diverged_below: float | None = None,
     level: float = 0.95,
+    second_budget: int | None = None,
 ) -> dict:
     r"""Compare two schedules seed by seed at one budget: the paired difference and its interval.
 
@@ -362,6 +363,9 @@ def paired_comparison(
         budget: the budget (epochs); ``None``: the longest both ran.
         diverged_below: an accuracy below this counts as diverged (the pair is dropped).
         level: the interval's confidence level, in (0, 1).
+        second_budget: the budget at which ``second`` is read (``None``: ``budget``); with
+            ``second`` equal to ``first``, one schedule's change from one budget to another,
+            paired over seeds.
 
     Returns:
         ``difference`` (ratio first / second for a loss, first − second for an accuracy),
@@ -382,14 +386,15 @@ def paired_comparison(
             raise ValueError(f"scheduler: no runs of {code!r}")
     if budget is None:
         budget = min(last.loc[last["scheduler"] == c, "epochs"].max() for c in (first, second))
+    second_budget = budget if second_budget is None else second_budget
     values = {
-        code: last[(last["scheduler"] == code) & (last["epochs"] == budget)]
+        side: last[(last["scheduler"] == code) & (last["epochs"] == at)]
         .groupby("seed")[metric]
         .first()
-        for code in (first, second)
+        for side, code, at in (("a", first, budget), ("b", second, second_budget))
     }
     pairs = pd.concat(values, axis=1, join="inner").dropna(how="all")
-    a, b = pairs[first].to_numpy(dtype=float), pairs[second].to_numpy(dtype=float)
+    a, b = pairs["a"].to_numpy(dtype=float), pairs["b"].to_numpy(dtype=float)
     good = _usable(a, kind, diverged_below) & _usable(b, kind, diverged_below)
     a, b = a[good], b[good]
     d = forward(a) - forward(b) if kind == "loss" else a - b

@@ -395,18 +395,46 @@ def _smallest_eh(e: StudyEvidence) -> tuple[str, str]:
 
 
 def _consistent(e: StudyEvidence) -> tuple[str, str]:
-    sign = 1 if e.study.kind == "accuracy" else -1
-    steady = []
-    for code, group in e.finals.groupby("scheduler", sort=False):
-        values = group.sort_values("budget")["centre"].to_numpy()
-        if len(values) > 1 and (sign * np.diff(values) > 0).all():
+    """Each budget step of H and EH, paired over seeds: measurably better, worse, or neither."""
+    diverged = DIVERGED_ACCURACY if e.study.kind == "accuracy" else None
+    none = 0.0 if e.study.kind == "accuracy" else 1.0
+    better = (
+        (lambda p: p["low"] > none) if e.study.kind == "accuracy" else (lambda p: p["high"] < none)
+    )
+    worse = (
+        (lambda p: p["high"] < none) if e.study.kind == "accuracy" else (lambda p: p["low"] > none)
+    )
+    steady, readings, notes = [], {}, []
+    for code in dict.fromkeys(e.finals["scheduler"]):
+        budgets = sorted(e.finals.loc[e.finals["scheduler"] == code, "budget"])
+        steps = [
+            paired_comparison(
+                e.runs, e.study.metric, code, code, kind=e.study.kind, budget=long,
+                second_budget=short, diverged_below=diverged,
+            )
+            for short, long in zip(budgets, budgets[1:], strict=False)
+        ]  # fmt: skip
+        if not steps:
+            continue
+        if all(better(p) for p in steps):
             steady.append(code)
-    hyperbolic = [code for code in ("H", "EH") if code in steady]
-    others = [code for code in steady if code not in ("H", "EH")]
-    text = f"improve at every budget step: {_names(steady)}"
-    if others:
-        text += f" ({_names(others)} as well)" if hyperbolic else ""
-    return text, {2: "for", 1: "mixed", 0: "against"}[len(hyperbolic)]
+            reading = "support"
+        elif any(worse(p) for p in steps):
+            reading = "against"
+        else:
+            reading = "nothing"
+        if code in ("H", "EH"):
+            readings[code] = reading
+            measured = sum(better(p) for p in steps)
+            notes.append(f"{code} measurably better at {measured} of {len(steps)} steps")
+    notes.sort(key=lambda note: note.split()[0] != "H")  # H first, then EH
+    if not readings:
+        return "H and EH not run at several budgets", "n/a"
+    text = (
+        f"measurably better at every budget step (paired over seeds): {_names(steady)}; "
+        + "; ".join(notes)
+    )
+    return text, _combine(readings)
 
 
 def _power_law(e: StudyEvidence) -> tuple[str, str]:
