@@ -9,6 +9,7 @@ book computes its own tables exactly as it recomputes the paper's.
 
 from __future__ import annotations
 
+import math
 from itertools import combinations
 
 import numpy as np
@@ -18,13 +19,21 @@ from scipy import stats
 from ..metrics import LOG_SLCD_START, diff, power_fit, slcd
 
 __all__ = [
+    "best_against_runner_up",
     "budget_pairs",
     "final_values",
-    "seed_finals",
     "identical_prefixes",
+    "normalized_rank",
+    "paired_comparison",
     "power_fit_table",
+    "seed_centre",
     "seed_curves",
+    "seed_finals",
+    "sign_flip_p",
+    "slcd_floor",
+    "slcd_form",
     "slcd_table",
+    "study_slcd",
 ]
 
 
@@ -145,23 +154,11 @@ def seed_finals(
     if metric not in runs.columns:
         raise ValueError(f"metric: no column {metric!r} in the runs; columns: {list(runs.columns)}")
     last = runs[runs["epoch"] == runs["epochs"]]
-    if kind == "accuracy":
-        epsilon = 1e-6  # keeps a perfect or zero accuracy finite on the logit scale
-
-        def forward(a):
-            a = np.clip(a, epsilon, 1 - epsilon)
-            return np.log(a / (1 - a))
-
-        def inverse(z):
-            return 1 / (1 + np.exp(-z))
-    else:
-        forward, inverse = np.log, np.exp
+    forward, inverse = _transform(kind)
     rows = []
     for (scheduler, budget), group in last.groupby(["scheduler", "epochs"], sort=False):
         values = group[metric].to_numpy(dtype=float)
-        bad = ~np.isfinite(values) | ((values <= 0) if kind == "loss" else False)
-        if diverged_below is not None:
-            bad |= values < diverged_below
+        bad = ~_usable(values, kind, diverged_below)
         z = forward(values[~bad])
         n = len(z)
         half = stats.t.ppf(0.975, n - 1) * z.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
@@ -233,3 +230,268 @@ def identical_prefixes(runs: pd.DataFrame, scheduler: str, metric: str) -> bool:
         if not all(np.array_equal(c, longest[: len(c)], equal_nan=True) for c in curves):
             return False
     return True
+
+
+#: The paper's longest budget: its log SLCD starts at epoch ``LOG_SLCD_START`` of 50-200 epochs.
+PAPER_LONGEST_BUDGET = 200
+
+
+def slcd_form(budgets, kind: str) -> tuple[str, int]:
+    r"""The SLCD form and start epoch of a study: one rule for every chapter.
+
+    The paper integrates the log form from epoch :math:`e_0 = 10` of budgets 50 to 200 (the
+    accuracy of the image task in the linear form). A study whose longest budget is
+    :math:`N_{\max}` starts at the same fraction of it,
+
+    .. math:: e_0 = \max\bigl(1, \operatorname{round}(10\, N_{\max} / 200)\bigr),
+
+    and uses the log form for a loss where its shortest curve has at least
+    :math:`\max(e_0 + 1, 3)` epochs (the linear form otherwise, and always for an accuracy).
+
+    Args:
+        budgets: the study's budgets (epochs).
+        kind: ``"loss"`` or ``"accuracy"``.
+
+    Returns:
+        ``(method, start)`` for :func:`slcd_table`.
+
+    Raises:
+        ValueError: no budgets, or an unknown ``kind``.
+    """
+    if kind not in ("accuracy", "loss"):
+        raise ValueError(f'kind must be "accuracy" or "loss", got {kind!r}')
+    budgets = sorted({int(b) for b in budgets})
+    if not budgets:
+        raise ValueError("budgets: need at least one budget")
+    start = max(1, round(LOG_SLCD_START * budgets[-1] / PAPER_LONGEST_BUDGET))
+    log_form = kind == "loss" and budgets[0] >= max(start + 1, 3)
+    return ("log" if log_form else "linear"), start
+
+
+def study_slcd(curves: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """:func:`slcd_table` of seed-mean curves, in the form and from the epoch of
+    :func:`slcd_form`."""
+    method, start = slcd_form(curves["budget"], kind)
+    return slcd_table(curves, method, start=start)
+
+
+def _transform(kind: str):
+    """The map to the space where a metric is unbounded, and its inverse (log / logit)."""
+    if kind == "accuracy":
+        epsilon = 1e-6  # keeps a perfect or zero accuracy finite on the logit scale
+
+        def forward(a):
+            a = np.clip(np.asarray(a, dtype=float), epsilon, 1 - epsilon)
+            return np.log(a / (1 - a))
+
+        def inverse(z):
+            return 1 / (1 + np.exp(-z))
+
+        return forward, inverse
+    if kind == "loss":
+        return (lambda v: np.log(np.asarray(v, dtype=float))), np.exp
+    raise ValueError(f'kind must be "accuracy" or "loss", got {kind!r}')
+
+
+def seed_centre(values, kind: str) -> float:
+    r"""The centre of a metric's values over seeds: the one used on every page.
+
+    :math:`g^{-1}\bigl(\frac1n\sum_s g(v_s)\bigr)` with :math:`g = \log` for a loss (the
+    geometric mean) and :math:`g = \operatorname{logit}` for an accuracy. ``NaN`` for no values.
+    """
+    forward, inverse = _transform(kind)
+    values = np.asarray(values, dtype=float)
+    return float(inverse(forward(values).mean())) if len(values) else float("nan")
+
+
+def _usable(values: np.ndarray, kind: str, diverged_below: float | None) -> np.ndarray:
+    """Mask of the runs that did not diverge (finite, a positive loss, above the threshold)."""
+    good = np.isfinite(values)
+    if kind == "loss":
+        good &= values > 0
+    if diverged_below is not None:
+        good &= ~(values < diverged_below)
+    return good
+
+
+def sign_flip_p(differences) -> float:
+    r"""Exact two-sided p-value of the sign-flip (paired permutation) test of a zero mean.
+
+    Under the null hypothesis each paired difference is as likely to have either sign; the
+    p-value is the share of the :math:`2^n` sign patterns whose :math:`|\sum_s \pm d_s|` is at
+    least the observed :math:`|\sum_s d_s|`. It needs no normality, but cannot go below
+    :math:`2/2^n` (0.25 with three seeds, 0.0625 with five).
+    """
+    d = np.asarray(differences, dtype=float)
+    n = len(d)
+    if n == 0:
+        return float("nan")
+    signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+    sums = np.abs(signs @ d)
+    return float(np.mean(sums >= abs(d.sum()) - 1e-12 * max(1.0, np.abs(d).sum())))
+
+
+def paired_comparison(
+    runs: pd.DataFrame,
+    metric: str,
+    first: str,
+    second: str,
+    *,
+    kind: str,
+    budget: int | None = None,
+    diverged_below: float | None = None,
+    level: float = 0.95,
+    second_budget: int | None = None,
+) -> dict:
+    r"""Compare two schedules seed by seed at one budget: the paired difference and its interval.
+
+    Runs of the same seed share the initialisation and the data order, so the difference per seed
+    removes what the seeds have in common. With :math:`n` seeds that both schedules ran without
+    diverging, the difference per seed is :math:`d_s = \log \ell_{1,s} - \log \ell_{2,s}` for a
+    loss (reported as the ratio :math:`e^{\bar d}`) and :math:`d_s = a_{1,s} - a_{2,s}` for an
+    accuracy (points of accuracy). The interval is the paired Student :math:`t` interval
+    :math:`\bar d \pm t_{(1+\text{level})/2,\,n-1}\, s_d/\sqrt n` with :math:`n - 1` degrees of
+    freedom (exact under normal differences; with 3 to 5 seeds nothing else is checkable), and
+    beside it the exact sign-flip p-value (:func:`sign_flip_p`), free of that assumption but
+    never below :math:`2/2^n`.
+
+    Args:
+        runs: the tidy frame of :func:`hyperlr.lab.results.runs_to_frame` with ``scheduler``.
+        metric: the per-epoch column compared at the budget's last epoch.
+        first, second: the two scheduler codes.
+        kind: ``"loss"`` or ``"accuracy"``.
+        budget: the budget (epochs); ``None``: the longest both ran.
+        diverged_below: an accuracy below this counts as diverged (the pair is dropped).
+        level: the interval's confidence level, in (0, 1).
+        second_budget: the budget at which ``second`` is read (``None``: ``budget``); with
+            ``second`` equal to ``first``, one schedule's change from one budget to another,
+            paired over seeds.
+
+    Returns:
+        ``difference`` (ratio first / second for a loss, first − second for an accuracy),
+        ``low``, ``high`` (``NaN`` with fewer than two pairs), ``n`` (pairs), ``df`` (n − 1),
+        ``p_sign_flip`` and ``p_min`` (its smallest possible value, :math:`2/2^n`).
+
+    Raises:
+        ValueError: an unknown ``kind`` or metric, a level outside (0, 1), or a schedule absent.
+    """
+    forward, _ = _transform(kind)
+    if metric not in runs.columns:
+        raise ValueError(f"metric: no column {metric!r} in the runs; columns: {list(runs.columns)}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    last = runs[runs["epoch"] == runs["epochs"]]
+    for code in (first, second):
+        if code not in set(last["scheduler"]):
+            raise ValueError(f"scheduler: no runs of {code!r}")
+    if budget is None:
+        budget = min(last.loc[last["scheduler"] == c, "epochs"].max() for c in (first, second))
+    second_budget = budget if second_budget is None else second_budget
+    values = {
+        side: last[(last["scheduler"] == code) & (last["epochs"] == at)]
+        .groupby("seed")[metric]
+        .first()
+        for side, code, at in (("a", first, budget), ("b", second, second_budget))
+    }
+    pairs = pd.concat(values, axis=1, join="inner").dropna(how="all")
+    a, b = pairs["a"].to_numpy(dtype=float), pairs["b"].to_numpy(dtype=float)
+    good = _usable(a, kind, diverged_below) & _usable(b, kind, diverged_below)
+    a, b = a[good], b[good]
+    d = forward(a) - forward(b) if kind == "loss" else a - b
+    n = len(d)
+    mean = float(d.mean()) if n else math.nan
+    half = (
+        float(stats.t.ppf((1 + level) / 2, n - 1) * d.std(ddof=1) / math.sqrt(n))
+        if n > 1
+        else math.nan
+    )
+    low, high = mean - half, mean + half
+    if kind == "loss":
+        mean, low, high = math.exp(mean), math.exp(low), math.exp(high)
+    return {
+        "budget": int(budget),
+        "difference": mean,
+        "low": low,
+        "high": high,
+        "n": n,
+        "df": n - 1,
+        "p_sign_flip": sign_flip_p(d),
+        "p_min": 2.0 / 2**n if n else math.nan,
+    }
+
+
+def normalized_rank(rank: int, k: int) -> float:
+    r"""A rank made comparable across studies of different sizes: :math:`(r - 1)/(k - 1)`.
+
+    0 is the best of the :math:`k` schedules, 1 the worst; ``NaN`` for a study of one schedule.
+    """
+    if not 1 <= rank <= k:
+        raise ValueError(f"rank must lie in 1..k = 1..{k}, got {rank!r}")
+    return (rank - 1) / (k - 1) if k > 1 else float("nan")
+
+
+def slcd_floor(slcd: pd.Series) -> tuple[str | None, float]:
+    """The SLCD floor: the mean SLCD of a budget-free schedule, N if run, else E.
+
+    Such a schedule's runs retrace each other across budgets, so its SLCD is what the smoothing
+    alone gives. A value at or below the floor says nothing about insensitivity to the budget.
+    Returns ``(None, nan)`` where neither was run.
+    """
+    for code in ("N", "E"):
+        if code in slcd.index and np.isfinite(slcd[code]):
+            return code, float(slcd[code])
+    return None, math.nan
+
+
+def best_against_runner_up(
+    runs: pd.DataFrame, metric: str, *, kind: str, diverged_below: float | None = None
+) -> dict:
+    """The best schedule at the longest budget and the paired comparison with the runner-up.
+
+    Centres come from :func:`seed_finals` (as on every page); the comparison from
+    :func:`paired_comparison` (runner-up against best, over the seeds both ran).
+
+    Returns:
+        ``best`` (``None`` where every run diverged), ``best_value``, ``runner_up`` (``None``
+        with fewer than two schedules left), the comparison's
+        keys (``difference``, ``low``, ``high``, ``n``, ``df``, ``p_sign_flip``, ``p_min``),
+        ``tied`` (the interval contains no difference) and ``text``: the interval, the method
+        and the reading, in words.
+    """
+    finals = seed_finals(runs, metric, kind=kind, diverged_below=diverged_below)
+    longest = finals[finals["budget"] == finals["budget"].max()].set_index("scheduler")
+    ranked = longest["centre"].dropna().sort_values(ascending=kind != "accuracy")
+    if ranked.empty:  # every run diverged at the longest budget
+        return {
+            "best": None,
+            "best_value": math.nan,
+            "runner_up": None,
+            "tied": False,
+            "text": "(every run diverged at the longest budget)",
+        }
+    result: dict = {"best": ranked.index[0], "best_value": float(ranked.iloc[0])}
+    if len(ranked) < 2:
+        return result | {"runner_up": None, "tied": False, "text": "(one schedule only)"}
+    compared = paired_comparison(
+        runs, metric, ranked.index[1], ranked.index[0], kind=kind,
+        budget=int(finals["budget"].max()),
+        diverged_below=diverged_below,
+    )  # fmt: skip
+    none = 1.0 if kind == "loss" else 0.0
+    # Told apart only where the interval excludes no difference; no interval (one seed): tied.
+    tied = not (compared["low"] > none or compared["high"] < none)
+    what = "ratio to the best's loss" if kind == "loss" else "difference in accuracy"
+    if compared["n"] < 2:
+        text = (
+            f"{what} {compared['difference']:.3g} on {compared['n']} shared seed(s), too few for "
+            "an interval: not told apart from the best"
+        )
+        return result | {"runner_up": ranked.index[1], **compared, "tied": tied, "text": text}
+    text = (
+        f"{what} {compared['difference']:.3g} [{compared['low']:.3g}, {compared['high']:.3g}] "
+        f"(paired t-interval over {compared['n']} seeds, {compared['df']} degrees of freedom; "
+        f"exact sign-flip p = {compared['p_sign_flip']:.2g}, never below {compared['p_min']:.2g} "
+        f"with {compared['n']} seeds): "
+        + ("not told apart from the best" if tied else "measurably behind the best")
+    )
+    return result | {"runner_up": ranked.index[1], **compared, "tied": tied, "text": text}

@@ -40,6 +40,7 @@ import optuna
 import pandas as pd
 from scipy import stats
 
+from .analysis import seed_centre
 from .sweep import run_sweep
 from .train import RunResult
 from .tune import COMPETITORS, best_settings, stage2_configs, tune
@@ -182,8 +183,9 @@ def transfer_regret(
             twice chance); a non-finite value always does.
 
     Returns:
-        One row per competitor: the seed means of both arms (``short-tuned``, ``long-tuned``,
-        over the seeds where neither diverged; geometric means for a loss), ``regret``,
+        One row per competitor: the centres of both arms (``short-tuned``, ``long-tuned``, over
+        the seeds where neither diverged; :func:`~hyperlr.lab.analysis.seed_centre`, as in
+        every final-value table of the book), ``regret``,
         ``ci_low``, ``ci_high`` (``NaN`` with fewer than two usable seeds), ``seeds`` (usable),
         ``diverged`` (seeds left out) and ``same settings`` (both studies chose the same point).
 
@@ -224,11 +226,12 @@ def transfer_regret(
         low, high = mean - half, mean + half
         if not accuracy:
             mean, low, high = math.exp(mean), math.exp(low), math.exp(high)
-        # Arm means on the regret's own scale: arithmetic for accuracies, geometric for losses.
-        centre = np.mean if accuracy else (lambda v: math.exp(np.log(v).mean()))
+        # Arm centres as every page states final values (seed_finals): the geometric mean for a
+        # loss, the mean in logit space for an accuracy, so one run set gives one number.
+        kind = "accuracy" if accuracy else "loss"
         rows[name] = {
-            "short-tuned": centre(values[:, 0]) if n else math.nan,
-            "long-tuned": centre(values[:, 1]) if n else math.nan,
+            "short-tuned": seed_centre(values[:, 0], kind),
+            "long-tuned": seed_centre(values[:, 1], kind),
             "regret": mean,
             "ci_low": low,
             "ci_high": high,
