@@ -6,20 +6,26 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 import torch
 
 from hyperlr.lab.results import ResultsStore
 from hyperlr.lab.tune import (
+    CANDIDATE_ATTR,
+    PAPER_SAMPLER_SEED,
     SEARCH_SPACES,
     SharedCandidateSampler,
     _lr,
     best_settings,
     candidate_unit,
+    search_ranges,
     stage2_configs,
     study_name,
+    study_trials,
     tune,
 )
 
@@ -284,3 +290,56 @@ def test_every_search_space_stays_in_the_papers_ranges():
                     assert 1e-7 <= settings[name] <= 1e-4
             study.tell(trial, 0.0)
     assert set(SEARCH_SPACES) >= {"N", "P", "C", "E", "H", "EH"}
+
+
+def test_search_ranges_flag_a_winner_at_an_edge_of_what_was_tried():
+    trials = pd.DataFrame(
+        {
+            "competitor": ["A"] * 3 + ["B"] * 3 + ["C"] * 3 + ["D"],
+            "lr": [1e-3, 2e-3, 3e-3] * 3 + [5e-3],
+        }
+    )
+    winners = pd.DataFrame({"lr": [3e-3, 2e-3, 1e-3, 5e-3]}, index=["A", "B", "C", "D"])
+    table = search_ranges(trials, winners)
+    assert list(table["edge"]) == ["highest", "", "lowest", ""]
+    assert list(table["trials"]) == [3, 3, 3, 1]
+    assert table.loc["B", "lr_low"] == 1e-3 and table.loc["B", "lr_high"] == 3e-3
+    with pytest.raises(ValueError, match="winners: 'A'"):
+        search_ranges(trials, pd.DataFrame({"lr": [4e-3]}, index=["A"]))
+    with pytest.raises(ValueError, match="trials: no trial of competitor 'E'"):
+        search_ranges(trials, pd.DataFrame({"lr": [4e-3]}, index=["E"]))
+
+
+def test_study_trials_lists_candidates_and_runs(tmp_path):
+    study = tune("WSD", budget=1, seeds=[0, 1], n_trials=3, results_dir=tmp_path, **TINY)
+    table = study_trials(study)
+    assert list(table["candidate"]) == [0, 1, 2]
+    assert list(table["lr"]) == _ask_rates("N", 3)[0]  # the shared candidates
+    assert all(len(keys) == 2 for keys in table["run_keys"])
+    assert all(set(s) == {"infimum_lr"} for s in table["settings"])
+
+
+COMMITTED = Path(__file__).resolve().parents[1] / "results" / "tune_short_train_long"
+
+
+@pytest.mark.skipif(
+    not (COMMITTED / "optuna.sqlite3").exists(), reason="no committed chapter-7 studies"
+)
+def test_the_committed_studies_hold_exactly_the_samplers_candidates():
+    """What ``make results`` into an empty folder redraws: every stored trial's parameters are
+    the sampler's candidates for its index, and the indices of a study run 0, 1, 2, ..."""
+    url = f"sqlite:///file:{COMMITTED / 'optuna.sqlite3'}?mode=ro&uri=true"
+    storage = optuna.storages.RDBStorage(url, skip_compatibility_check=True)
+    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    assert summaries
+    sampler = SharedCandidateSampler(PAPER_SAMPLER_SEED)
+    for summary in summaries:
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        kept = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+        assert kept, summary.study_name
+        indices = sorted({t.system_attrs[CANDIDATE_ATTR] for t in kept})
+        assert indices == list(range(len(indices))), summary.study_name
+        for trial in kept:
+            for name, distribution in trial.distributions.items():
+                redrawn = sampler.sample_independent(study, trial, name, distribution)
+                assert redrawn == trial.params[name], (summary.study_name, trial.number, name)

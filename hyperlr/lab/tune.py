@@ -67,18 +67,21 @@ from .sweep import _check_device, _check_scheduler, expand_grid, missing_runs, r
 from .train import RunConfig, RunResult, load_data
 
 __all__ = [
+    "CANDIDATE_ATTR",
     "COMPETITORS",
     "HEARTBEAT_GRACE_S",
     "HEARTBEAT_INTERVAL_S",
     "SEARCH_SPACES",
-    "SharedCandidateSampler",
     "ProtocolResult",
+    "SharedCandidateSampler",
     "best_settings",
     "candidate_unit",
     "check_protocol",
     "protocol",
+    "search_ranges",
     "stage2_configs",
     "study_name",
+    "study_trials",
     "tune",
 ]
 
@@ -613,6 +616,57 @@ def best_settings(study: optuna.Study) -> tuple[float, dict[str, Any]]:
     return trial.params["lr"], dict(trial.user_attrs["scheduler_overrides"])
 
 
+def study_trials(study: optuna.Study) -> pd.DataFrame:
+    """A study's COMPLETE trials, one row each: ``number``, ``candidate`` (the sampler's index,
+    see :class:`SharedCandidateSampler`), ``lr``, ``settings`` (the schedule settings as run),
+    ``objective`` and ``run_keys`` (the keys of the trial's runs in the results store)."""
+    return pd.DataFrame(
+        [
+            {
+                "number": trial.number,
+                "candidate": trial.system_attrs.get(CANDIDATE_ATTR),
+                "lr": trial.params["lr"],
+                "settings": dict(trial.user_attrs.get("scheduler_overrides", {})),
+                "objective": trial.value,
+                "run_keys": list(trial.user_attrs.get("run_keys", [])),
+            }
+            for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        ],
+        columns=["number", "candidate", "lr", "settings", "objective", "run_keys"],
+    )
+
+
+def search_ranges(trials: pd.DataFrame, winners: pd.DataFrame) -> pd.DataFrame:
+    """Per competitor, the learning rates its study tried and where the winner's lies in them.
+
+    Args:
+        trials: one row per COMPLETE trial with ``competitor`` and ``lr`` (e.g.
+            :attr:`ProtocolResult.trials`).
+        winners: one row per competitor (its index) with the winning ``lr``.
+
+    Returns:
+        One row per competitor of ``winners``: ``trials`` (how many), ``lr_low`` and
+        ``lr_high`` (the lowest and highest rate tried), ``lr`` (the winner's) and ``edge``:
+        ``"highest"`` or ``"lowest"`` when the winner tried the highest or the lowest rate of
+        its study (a better rate may lie beyond the range searched), ``""`` otherwise.
+
+    Raises:
+        ValueError: a competitor of ``winners`` without trials, or whose winning rate is not
+            among its trials'.
+    """
+    rows = {}
+    for name, lr in winners["lr"].items():
+        tried = trials.loc[trials["competitor"] == name, "lr"]
+        if tried.empty:
+            raise ValueError(f"trials: no trial of competitor {name!r}")
+        if not (tried == lr).any():
+            raise ValueError(f"winners: {name!r}'s lr {lr!r} is not among its trials' rates")
+        low, high = tried.min(), tried.max()
+        edge = "highest" if lr == high and low < high else "lowest" if lr == low < high else ""
+        rows[name] = {"trials": len(tried), "lr_low": low, "lr_high": high, "lr": lr, "edge": edge}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("competitor")
+
+
 def stage2_configs(
     studies: Mapping[str, optuna.Study],
     *,
@@ -653,11 +707,13 @@ class ProtocolResult:
             and the objective (mean final validation loss at the tuning budget).
         runs: the stage-2 runs, each competitor's best settings at every budget and seed.
         competitor_of: each stage-2 run's key mapped to its competitor's name.
+        trials: every COMPLETE stage-1 trial (:func:`study_trials`), with its ``competitor``.
     """
 
     winners: pd.DataFrame
     runs: list[RunResult]
     competitor_of: dict[str, str]
+    trials: pd.DataFrame
 
 
 def _competitor_settings(competitors: Sequence[str], template: Mapping[str, Any]) -> dict:
@@ -780,7 +836,7 @@ def protocol(
         time_scale=time_scale,
     )
     check_protocol(competitors, **arguments, **template)
-    rows, studies = [], {}
+    rows, studies, trials = [], {}, []
     for name, (code, settings) in _competitor_settings(competitors, template).items():
         study = tune(
             code,
@@ -794,6 +850,7 @@ def protocol(
             **settings,
         )
         studies[name] = (code, study, settings)
+        trials.append(study_trials(study).assign(competitor=name))
         lr, overrides = best_settings(study)
         rows.append(
             {"competitor": name, "lr": lr, "settings": overrides, "objective": study.best_value}
@@ -804,4 +861,5 @@ def protocol(
             configs.append(config)
             competitor_of[config.key] = name
     runs = run_sweep(configs, results_dir, progress=False, workers=workers, group_size=group_size)
-    return ProtocolResult(pd.DataFrame(rows).set_index("competitor"), runs, competitor_of)
+    winners = pd.DataFrame(rows).set_index("competitor")
+    return ProtocolResult(winners, runs, competitor_of, pd.concat(trials, ignore_index=True))
