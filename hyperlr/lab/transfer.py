@@ -4,10 +4,11 @@ tuned at the short one?
 The paper's workflow (:func:`hyperlr.lab.tune.protocol`) tunes every competitor at a short
 budget :math:`N_s` and reruns the winner at longer budgets. The transfer test measures that
 workflow directly. For each competitor it also tunes at the longest budget :math:`N_l`, with the
-same trial count, tuning seeds and sampler seed, then trains both winners at :math:`N_l` on the
-same seeds. The **transfer regret** of a competitor is the long-budget result of the settings
-tuned short minus that of the settings tuned long, oriented so that a positive regret is what
-tuning short cost:
+same trial count, tuning seeds and sampler seed (so both studies try the same candidate points,
+:class:`~hyperlr.lab.tune.SharedCandidateSampler`, and differ only in the budget that ranks
+them), then trains both winners at :math:`N_l` on the same seeds. The **transfer regret** of a
+competitor is the long-budget result of the settings tuned short minus that of the settings tuned
+long, oriented so that a positive regret is what tuning short cost:
 
 .. math::
 

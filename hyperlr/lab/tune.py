@@ -1,6 +1,6 @@
 """The paper's protocol: tune each schedule at a short budget, then rerun it at every budget.
 
-Stage 1 runs one Optuna TPE study per scheduler code at a short budget, over the paper's search
+Stage 1 runs one Optuna study per scheduler code at a short budget, over the paper's search
 space (``../PAPER.md`` §2): every trial trains the code at that budget for each seed and scores
 the final validation loss averaged over the seeds. Stage 2 reruns each study's best settings at
 every budget, rescaling only what depends on the budget (the registry derives ``total_iters``,
@@ -19,10 +19,12 @@ with Optuna's own mechanisms:
   Ctrl-C) are not counted. A running trial sends a heartbeat every
   :data:`HEARTBEAT_INTERVAL_S` seconds; one silent for :data:`HEARTBEAT_GRACE_S` seconds
   (its process was killed) is marked FAIL.
-* **New points.** The sampler (:class:`TrialSeededTPESampler`) draws trial number ``k``'s
-  randomness from seed ``42 + k``: an uninterrupted study is reproducible, while a continued
-  study, or several processes sharing one, draw every trial from a seed no other trial used,
-  so nothing is replayed. A trial whose settings repeat another's is pruned, not trained.
+* **Fair, reproducible points.** The sampler (:class:`SharedCandidateSampler`) gives trial
+  ``k`` of a study candidate ``k`` of a sequence fixed by the seed and each parameter's name:
+  every competitor's study tries the same learning rates in the same order (and the same values
+  for any parameter two competitors share), whatever its other parameters, and a continued or
+  shared study tries exactly the candidates an uninterrupted one does (a failed trial's
+  candidate goes to the next trial). A trial whose settings repeat another's is pruned.
 * **Many processes.** ``workers > 1``, or the same :func:`tune` call started on several
   machines against one database, run trials side by side; together they stop at ``n_trials``
   COMPLETE trials (trials already running when it is reached still finish). Creating the
@@ -39,6 +41,7 @@ with Optuna's own mechanisms:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -64,21 +67,25 @@ from .sweep import _check_device, _check_scheduler, expand_grid, missing_runs, r
 from .train import RunConfig, RunResult, load_data
 
 __all__ = [
+    "CANDIDATE_ATTR",
     "COMPETITORS",
     "HEARTBEAT_GRACE_S",
     "HEARTBEAT_INTERVAL_S",
     "SEARCH_SPACES",
     "ProtocolResult",
-    "TrialSeededTPESampler",
+    "SharedCandidateSampler",
     "best_settings",
+    "candidate_unit",
     "check_protocol",
     "protocol",
+    "search_ranges",
     "stage2_configs",
     "study_name",
+    "study_trials",
     "tune",
 ]
 
-#: Optuna's TPE seed in the paper's protocol; trial ``k`` draws from ``PAPER_SAMPLER_SEED + k``.
+#: The sampler seed of every study (the paper seeded Optuna with 42).
 PAPER_SAMPLER_SEED = 42
 
 #: Seconds between the heartbeats of a running trial.
@@ -90,30 +97,108 @@ HEARTBEAT_GRACE_S = 120
 Suggest = Callable[[optuna.Trial, float], dict[str, Any]]
 
 
-class TrialSeededTPESampler(optuna.samplers.BaseSampler):
-    """Optuna's TPE sampler, with trial ``k``'s randomness drawn from seed ``seed + k``.
+#: The system attribute holding a trial's candidate index (see :class:`SharedCandidateSampler`).
+CANDIDATE_ATTR = "hyperlr:candidate"
 
-    A sampler seeded once replays its sequence in every process that starts it: a continued
-    study would propose its first points again, and two processes sharing a study would propose
-    the same ones. Trial numbers are handed out by the storage, once each, so seeding every
-    trial by its number gives each trial of a study its own seed, whichever process runs it,
-    while an uninterrupted single-process study stays exactly reproducible. Everything else
-    (the startup trials at random, then TPE on the study's history) is TPE's.
+
+def candidate_unit(seed: int, name: str, index: int) -> float:
+    """Candidate ``index`` of parameter ``name`` as a number in [0, 1).
+
+    The van der Corput sequence in base 2 (``index``'s bits read backwards after the binary
+    point, :math:`u_k = \\sum_j b_j(k) 2^{-j-1}`), with every digit flipped by a bit hashed from
+    ``(seed, name, the digits before it)``: Owen's nested scrambling. Whatever the seed, the
+    first :math:`2^m` candidates fall one in each of the intervals
+    :math:`[i 2^{-m}, (i + 1) 2^{-m})`, so any prefix of a study covers its range evenly; the
+    digits past ``index``'s bits are random, so each candidate lies anywhere in its interval.
+    The value depends on nothing but the three arguments.
+    """
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise ValueError(f"index must be an integer >= 0, got {index!r}")
+    value, prefix = 0.0, 1  # prefix: the leading 1 tells prefixes of different lengths apart
+    for position in range(53):  # a double's mantissa
+        digit = (index >> position) & 1
+        key = f"{seed}/{name}/{prefix:x}".encode()
+        flip = hashlib.blake2b(key, digest_size=1).digest()[0] & 1
+        value += (digit ^ flip) * 2.0 ** -(position + 1)
+        prefix = (prefix << 1) | digit
+    return min(value, math.nextafter(1.0, 0.0))
+
+
+def _from_unit(unit: float, distribution: optuna.distributions.BaseDistribution) -> Any:
+    """The value of ``distribution`` at quantile ``unit`` (uniform, or uniform in log space)."""
+    dist = optuna.distributions
+    if isinstance(distribution, dist.CategoricalDistribution):
+        choices = distribution.choices
+        return choices[min(int(unit * len(choices)), len(choices) - 1)]
+    if not isinstance(distribution, (dist.FloatDistribution, dist.IntDistribution)):
+        raise ValueError(
+            f"distribution: {type(distribution).__name__} is not supported; "
+            "FloatDistribution, IntDistribution and CategoricalDistribution are"
+        )
+    low, high, step = distribution.low, distribution.high, distribution.step
+    if step is not None:  # a grid: one of its points, each equally likely
+        count = int(round((high - low) / step)) + 1
+        value = low + min(int(unit * count), count - 1) * step
+        return int(value) if isinstance(distribution, dist.IntDistribution) else float(value)
+    if isinstance(distribution, dist.IntDistribution):  # log=True: log-uniform, rounded
+        lo, hi = math.log(low - 0.5), math.log(high + 0.5)
+        return int(min(max(round(math.exp(lo + unit * (hi - lo))), low), high))
+    if distribution.log:
+        value = math.exp(math.log(low) + unit * (math.log(high) - math.log(low)))
+    else:
+        value = low + unit * (high - low)
+    return float(min(max(value, low), high))
+
+
+class SharedCandidateSampler(optuna.samplers.BaseSampler):
+    """Every study with the same seed tries the same candidates, trial by trial.
+
+    A trial gets a *candidate index* :math:`k` (stored as its system attribute
+    :data:`CANDIDATE_ATTR`), and each parameter's value is :func:`candidate_unit`
+    ``(seed, name, k)`` mapped onto the parameter's distribution (log-uniform for a log
+    range, uniform otherwise, a grid point or a choice with equal odds). The value of a
+    parameter depends only on the seed, its name and :math:`k`: two studies whose objectives
+    ask for different other parameters (P's power, H's upper bound) still draw the same
+    learning rates, in the same order, and the same values for every parameter they share. That
+    is what makes the competitors' searches fair; the price is that the search does not adapt
+    to its results (a random search with evenly spread candidates, not TPE).
+
+    The index of a new trial is the smallest one that no other trial holds, a failed trial
+    holding none: an uninterrupted study tries candidates 0, 1, 2, ...; a trial that failed
+    (an error, a Ctrl-C, a killed process) gives its candidate back to the next trial, so a
+    continued study ends with exactly the candidates an uninterrupted one tries; processes
+    sharing a study take different indices. Nothing is kept in the sampler object, so any
+    process, at any time, draws the same values.
     """
 
-    def __init__(self, seed: int = PAPER_SAMPLER_SEED, **tpe_options: Any) -> None:
-        self._seed = seed
-        self._options = tpe_options
-        self._tpe = optuna.samplers.TPESampler(seed=seed, **tpe_options)
+    def __init__(self, seed: int = PAPER_SAMPLER_SEED) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        self.seed = seed
 
     def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self._tpe = optuna.samplers.TPESampler(seed=self._seed + trial.number, **self._options)
-        self._tpe.before_trial(study, trial)
+        if CANDIDATE_ATTR in trial.system_attrs:
+            return
+        held: set[int] = set()
+        unassigned = 0  # trials started just before this one, their index not yet stored
+        for other in study.get_trials(deepcopy=False):
+            if other.number == trial.number or other.state == TrialState.FAIL:
+                continue
+            if CANDIDATE_ATTR in other.system_attrs:
+                held.add(other.system_attrs[CANDIDATE_ATTR])
+            elif other.number < trial.number:
+                unassigned += 1
+        index = 0
+        for _ in range(unassigned + 1):  # those take the lowest free indices, in order
+            while index in held:
+                index += 1
+            held.add(index)
+        study._storage.set_trial_system_attr(trial._trial_id, CANDIDATE_ATTR, index)
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: optuna.trial.FrozenTrial
     ) -> dict[str, optuna.distributions.BaseDistribution]:
-        return self._tpe.infer_relative_search_space(study, trial)
+        return {}
 
     def sample_relative(
         self,
@@ -121,7 +206,7 @@ class TrialSeededTPESampler(optuna.samplers.BaseSampler):
         trial: optuna.trial.FrozenTrial,
         search_space: dict[str, optuna.distributions.BaseDistribution],
     ) -> dict[str, Any]:
-        return self._tpe.sample_relative(study, trial, search_space)
+        return {}
 
     def sample_independent(
         self,
@@ -130,16 +215,8 @@ class TrialSeededTPESampler(optuna.samplers.BaseSampler):
         param_name: str,
         param_distribution: optuna.distributions.BaseDistribution,
     ) -> Any:
-        return self._tpe.sample_independent(study, trial, param_name, param_distribution)
-
-    def after_trial(
-        self,
-        study: optuna.Study,
-        trial: optuna.trial.FrozenTrial,
-        state: TrialState,
-        values: Sequence[float] | None,
-    ) -> None:
-        self._tpe.after_trial(study, trial, state, values)
+        index = trial.system_attrs.get(CANDIDATE_ATTR, trial.number)
+        return _from_unit(candidate_unit(self.seed, param_name, index), param_distribution)
 
 
 def _lr(trial: optuna.Trial) -> float:
@@ -310,7 +387,7 @@ def _open_storage(url: str) -> optuna.storages.RDBStorage:
 
 def _open_study(name: str, url: str, *, create: bool) -> optuna.Study:
     storage = _open_storage(url)
-    sampler = TrialSeededTPESampler(PAPER_SAMPLER_SEED)
+    sampler = SharedCandidateSampler(PAPER_SAMPLER_SEED)
     if create:  # two processes creating it at once: Optuna loads the one that won
         with _storage_errors(url):
             optuna.create_study(
@@ -474,7 +551,7 @@ def tune(
     time_scale: float = 1.0,
     **template: Any,
 ) -> optuna.Study:
-    """Stage 1 for one scheduler code: an Optuna TPE study at ``budget`` epochs.
+    """Stage 1 for one scheduler code: an Optuna study at ``budget`` epochs.
 
     Args:
         code: a scheduler code with a search space in :data:`SEARCH_SPACES`.
@@ -539,6 +616,57 @@ def best_settings(study: optuna.Study) -> tuple[float, dict[str, Any]]:
     return trial.params["lr"], dict(trial.user_attrs["scheduler_overrides"])
 
 
+def study_trials(study: optuna.Study) -> pd.DataFrame:
+    """A study's COMPLETE trials, one row each: ``number``, ``candidate`` (the sampler's index,
+    see :class:`SharedCandidateSampler`), ``lr``, ``settings`` (the schedule settings as run),
+    ``objective`` and ``run_keys`` (the keys of the trial's runs in the results store)."""
+    return pd.DataFrame(
+        [
+            {
+                "number": trial.number,
+                "candidate": trial.system_attrs.get(CANDIDATE_ATTR),
+                "lr": trial.params["lr"],
+                "settings": dict(trial.user_attrs.get("scheduler_overrides", {})),
+                "objective": trial.value,
+                "run_keys": list(trial.user_attrs.get("run_keys", [])),
+            }
+            for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        ],
+        columns=["number", "candidate", "lr", "settings", "objective", "run_keys"],
+    )
+
+
+def search_ranges(trials: pd.DataFrame, winners: pd.DataFrame) -> pd.DataFrame:
+    """Per competitor, the learning rates its study tried and where the winner's lies in them.
+
+    Args:
+        trials: one row per COMPLETE trial with ``competitor`` and ``lr`` (e.g.
+            :attr:`ProtocolResult.trials`).
+        winners: one row per competitor (its index) with the winning ``lr``.
+
+    Returns:
+        One row per competitor of ``winners``: ``trials`` (how many), ``lr_low`` and
+        ``lr_high`` (the lowest and highest rate tried), ``lr`` (the winner's) and ``edge``:
+        ``"highest"`` or ``"lowest"`` when the winner tried the highest or the lowest rate of
+        its study (a better rate may lie beyond the range searched), ``""`` otherwise.
+
+    Raises:
+        ValueError: a competitor of ``winners`` without trials, or whose winning rate is not
+            among its trials'.
+    """
+    rows = {}
+    for name, lr in winners["lr"].items():
+        tried = trials.loc[trials["competitor"] == name, "lr"]
+        if tried.empty:
+            raise ValueError(f"trials: no trial of competitor {name!r}")
+        if not (tried == lr).any():
+            raise ValueError(f"winners: {name!r}'s lr {lr!r} is not among its trials' rates")
+        low, high = tried.min(), tried.max()
+        edge = "highest" if lr == high and low < high else "lowest" if lr == low < high else ""
+        rows[name] = {"trials": len(tried), "lr_low": low, "lr_high": high, "lr": lr, "edge": edge}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("competitor")
+
+
 def stage2_configs(
     studies: Mapping[str, optuna.Study],
     *,
@@ -579,11 +707,13 @@ class ProtocolResult:
             and the objective (mean final validation loss at the tuning budget).
         runs: the stage-2 runs, each competitor's best settings at every budget and seed.
         competitor_of: each stage-2 run's key mapped to its competitor's name.
+        trials: every COMPLETE stage-1 trial (:func:`study_trials`), with its ``competitor``.
     """
 
     winners: pd.DataFrame
     runs: list[RunResult]
     competitor_of: dict[str, str]
+    trials: pd.DataFrame
 
 
 def _competitor_settings(competitors: Sequence[str], template: Mapping[str, Any]) -> dict:
@@ -706,7 +836,7 @@ def protocol(
         time_scale=time_scale,
     )
     check_protocol(competitors, **arguments, **template)
-    rows, studies = [], {}
+    rows, studies, trials = [], {}, []
     for name, (code, settings) in _competitor_settings(competitors, template).items():
         study = tune(
             code,
@@ -720,6 +850,7 @@ def protocol(
             **settings,
         )
         studies[name] = (code, study, settings)
+        trials.append(study_trials(study).assign(competitor=name))
         lr, overrides = best_settings(study)
         rows.append(
             {"competitor": name, "lr": lr, "settings": overrides, "objective": study.best_value}
@@ -730,4 +861,5 @@ def protocol(
             configs.append(config)
             competitor_of[config.key] = name
     runs = run_sweep(configs, results_dir, progress=False, workers=workers, group_size=group_size)
-    return ProtocolResult(pd.DataFrame(rows).set_index("competitor"), runs, competitor_of)
+    winners = pd.DataFrame(rows).set_index("competitor")
+    return ProtocolResult(winners, runs, competitor_of, pd.concat(trials, ignore_index=True))
