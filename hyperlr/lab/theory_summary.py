@@ -34,7 +34,7 @@ from ..theory import (
     schedule_lrs,
     transfer,
 )
-from .data import load_dataset
+from .sizes import data_shape
 
 __all__ = [
     "PAPER_BUDGETS",
@@ -263,7 +263,13 @@ def book_tasks(results_root: str | Path | None = None) -> pd.DataFrame:
         if not configs:
             continue
         first = configs[0]
-        n_train = first["train_subset"] or load_dataset(first["dataset"]).n_train
+        # From the run's settings alone: the book never reads a data set to describe a study.
+        n_train = data_shape(
+            first["dataset"],
+            train_subset=first["train_subset"],
+            val_subset=first.get("val_subset"),
+            **first.get("data_options", {}),
+        ).n_train
         bounds = [
             c["scheduler_overrides"].get("upper_bound")
             for c in configs

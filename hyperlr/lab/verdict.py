@@ -633,6 +633,7 @@ GUIDANCE: tuple[Guidance, ...] = (
     Guidance(
         "choosing U", "set U to the longest budget you may train", "derivation",
         "chap-derivation (initial slope 1/sqrt(x(2-x)) times the asymptote's); no study varied U",
+        "chap-theory, the role of U: regret at 4x with U at the longest budget, 1.25x and 10x",
     ),
     Guidance(
         "EH's decades", "keep EH's eta_init / eta_inf to two or three decades on short budgets",
@@ -645,6 +646,13 @@ GUIDANCE: tuple[Guidance, ...] = (
     Guidance(
         "per-step stepping", "give max_iter and upper_bound in optimizer steps to step per batch",
         "untested", "every study steps once per epoch",
+        "chap-theory, the role of the stepping: per-epoch and per-step regrets",
+    ),
+    Guidance(
+        "square-root rule", "keep C, linear decay or WSD and rescale the base rate by "
+        "sqrt(T0 / T) when the budget grows", "derivation",
+        "chap-theory (convex bound, noisy quadratic model); no study of this book ran the rule",
+        "chap-theory, transfer regret and the envelope",
     ),
 )  # fmt: skip
 
