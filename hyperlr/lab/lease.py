@@ -80,8 +80,9 @@ PART_LIMIT_BYTES = 14 * 2**20
 
 #: Modules the command needs (checked before any work), beyond the standard library.
 NEEDED_MODULES = (
-    "torch", "numpy", "pandas", "filelock", "tqdm", "scipy", "sklearn",
-    "hyperlr", "hyperlr.lab.grouped", "hyperlr.lab.results", "hyperlr.lab.studies",
+    "torch", "numpy", "pandas", "filelock", "tqdm", "scipy", "sklearn", "joblib", "optuna",
+    "schedulefree", "torchvision", "hyperlr", "hyperlr.lab.grouped", "hyperlr.lab.results",
+    "hyperlr.lab.studies",
 )  # fmt: skip
 
 #: The check's small models, one per architecture, and their data (small, generated or local).
@@ -581,7 +582,8 @@ def _write_report(out: Path, report: dict[str, Any]) -> None:
     for group in report.get("groups", []):
         lines.append(
             f"* {group['study']}: {group['runs']} runs of {group['epochs']} epochs, "
-            f"{group['seconds']:.1f} s (estimated {group['estimated_s']:.1f} s)"
+            f"{group['seconds']:.1f} s (estimated {group['estimated_s']:.1f} s), "
+            f"{group['achieved_tflops']:.3g} TFLOP/s (bf16 peak {group['bf16_peak_tflops']})"
         )
     lines += ["", f"Stopped: {report.get('stopped')}", ""]
     _atomic_write(out / "report.md", "\n".join(lines).encode())
@@ -626,7 +628,7 @@ def main(
     print("versions:", json.dumps(versions))
     import torch
 
-    from .grouped import group_runs, train_runs
+    from .grouped import bf16_peak, group_runs, train_runs, training_flops
     from .results import RunFileError  # noqa: F401  (import checked)
     from .studies import PAPER_STUDIES, paper_scale_configs
     from .train import load_data, resolve_device
@@ -659,18 +661,27 @@ def main(
         report["speed"][study] = {str(k): round(v, 3) for k, v in rates.items()}
         print(f"{study}: run-steps/s by group size {report['speed'][study]}")
         _write_report(args.out, report)
+        flops_per_epoch = training_flops(todo[0], data)
         while todo:
-            longest = max(c.epochs for c in todo)
-            size = choose_group_size(
-                rates, len(todo), longest, steps_per_epoch,
-                deadline.remaining() - args.reserve, args.margin,
-            )  # fmt: skip
-            if size is None:
+            # The longest budget whose group ends in time: in a short lease the shorter budgets'
+            # groups finish where a 200-epoch group could not.
+            group, size = [], None
+            for epochs in sorted({c.epochs for c in todo}, reverse=True):
+                same = [c for c in todo if c.epochs == epochs]
+                size = choose_group_size(
+                    rates, len(same), epochs, steps_per_epoch,
+                    deadline.remaining() - args.reserve, args.margin,
+                )  # fmt: skip
+                if size is not None:
+                    group = group_runs(same, size)[0]
+                    break
+            if not group:
                 report["stopped"] = f"{study}: the next group would not end before the deadline"
                 break
-            group = group_runs(todo, size)[0]
+            # A group cut to the runs left is timed at the measured size it was cut from.
+            measured = min((m for m in rates if m >= size), default=max(rates))
             estimate = group_seconds(
-                max(c.epochs for c in group), steps_per_epoch, size, rates[size],
+                max(c.epochs for c in group), steps_per_epoch, size, rates[measured],
                 margin=args.margin,
             )  # fmt: skip
             tick = clock()
@@ -680,6 +691,8 @@ def main(
                 "study": study, "runs": len(group), "epochs": max(c.epochs for c in group),
                 "seconds": seconds, "estimated_s": estimate, "device": versions["gpu"] or "cpu",
                 "precision": "bfloat16-autocast" if device.type == "cuda" else "float32",
+                "tflop": flops_per_epoch * sum(c.epochs for c in group) / 1e12,
+                "bf16_peak_tflops": bf16_peak(device) if device.type == "cuda" else None,
                 "torch": torch.__version__, "finished": dt.datetime.now(dt.timezone.utc)
                 .isoformat(timespec="seconds"),
             }  # fmt: skip
@@ -688,6 +701,7 @@ def main(
                 _run_files(results, folder),
                 append={f"{folder}/provenance.jsonl": (json.dumps(record) + "\n").encode()},
             )
+            record["achieved_tflops"] = record["tflop"] / seconds
             report["groups"].append(record)
             _write_report(args.out, report)
             print(f"{study}: group of {len(group)} trained in {seconds:.1f} s "
@@ -696,7 +710,7 @@ def main(
             todo = [c for c in todo if c.key not in done]
             # Recalibrate: the observed speed, if slower than measured, for later groups.
             observed = size * max(c.epochs for c in group) * steps_per_epoch * 1.25 / seconds
-            rates[size] = min(rates[size], observed)
+            rates[measured] = min(rates[measured], observed)
         if report["stopped"]:
             break
     report["stopped"] = report["stopped"] or "every run of the studies is finished"
