@@ -166,3 +166,17 @@ def test_kill_mid_group_keeps_finished_groups_and_a_rerun_resumes(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["runs_already_in_out"] == 7 and len(report["groups"]) == 1
     _returnable(out)
+
+
+def test_a_failed_check_stops_the_command_before_training(tmp_path, monkeypatch):
+    real = grouped._Group.stacked
+    monkeypatch.setattr(grouped._Group, "stacked", lambda self, runs: real(self, runs[::-1]))
+    with pytest.raises(SystemExit) as stopped:
+        lease.main(
+            ["--deadline", "600", "--out", str(tmp_path), "--scale", "tiny", "--device", "cpu",
+             "--study", "sequence"]
+        )  # fmt: skip
+    assert stopped.value.code == 1
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["stopped"].startswith("check failed: simple_cnn: grouped vs lone")
+    assert not list(tmp_path.glob("runs-*"))

@@ -644,7 +644,13 @@ def main(
     }  # fmt: skip
     _write_report(args.out, report)
     if not args.skip_check:
-        report["check"] = check_device_path(str(device))
+        try:
+            report["check"] = check_device_path(str(device))
+        except CheckFailure as failure:
+            report["check"] = report["stopped"] = f"check failed: {failure}"
+            _write_report(args.out, report)
+            print(f"CHECK FAILED, nothing trained: {failure}", file=sys.stderr)
+            raise SystemExit(1) from failure
         _write_report(args.out, report)
 
     for study in args.study:
