@@ -665,6 +665,7 @@ def main(
         steps_per_epoch = math.ceil(data.n_train / configs[0].batch_size)
         rates = measure_speed(todo[0], data, [1, *args.sizes], steps=args.measure_steps)
         report["speed"][study] = {str(k): round(v, 3) for k, v in rates.items()}
+        report["speed"][study]["fastest"] = max(rates, key=rates.get)
         print(f"{study}: run-steps/s by group size {report['speed'][study]}")
         _write_report(args.out, report)
         flops_per_epoch = training_flops(todo[0], data)
