@@ -67,6 +67,9 @@ def test_group_seconds_and_sizing_from_measured_speed():
     assert choose_group_size(rates, 140, 10, 10, remaining=20) == 1
     assert choose_group_size(rates, 140, 10, 10, remaining=10) is None
     assert choose_group_size(rates, 3, 10, 10, remaining=1e6) == 3  # no more than left
+    # A fixed cost per group (setup) and a larger evaluation share count against the time.
+    assert group_seconds(200, 10, 21, 42.0, 0.5, 1.0, overhead_s=30) == pytest.approx(1530)
+    assert choose_group_size(rates, 140, 10, 10, 40, overhead={21: 0, 7: 20, 1: 0}) == 1
     with pytest.raises(ValueError, match="rate"):
         group_seconds(1, 1, 1, 0.0)
 

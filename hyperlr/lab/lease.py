@@ -466,13 +466,15 @@ def _synchronize(device: Any) -> None:
 
 def measure_speed(
     config: Any, data: Any, sizes: Sequence[int], steps: int = 5, warmup: int = 2,
-    clock: Callable[[], float] = time.perf_counter,
+    clock: Callable[[], float] = time.perf_counter, setup: dict[int, float] | None = None,
 ) -> dict[int, float]:
     """Run-steps per second (training steps of one run, times runs in the group) by group size.
 
     Size 1 is the lone loop (on CUDA its LSTM is the fused cuDNN kernel); larger sizes the
     grouped step of :mod:`hyperlr.lab.grouped` (its LSTM unfused, under ``vmap``). ``data`` must
-    be on the configs' device. Timed after ``warmup`` steps, the device synchronised around.
+    be on the configs' device. Timed after ``warmup`` steps, the device synchronised around;
+    ``setup``, if given, receives by size the seconds from building the runs to the end of the
+    warm-up (a group's fixed cost: models, optimizers, tracing, the first kernels).
     """
     import torch
 
@@ -484,6 +486,7 @@ def measure_speed(
     rates = {}
     for size in sizes:
         configs = [dataclasses.replace(config, seed=config.seed + k) for k in range(size)]
+        built = clock()
         runs = [RunState(c, data) for c in configs]
         orders = [run.start_epoch() for run in runs]
         group = _Group(runs, autocast) if size > 1 else None
@@ -493,6 +496,8 @@ def measure_speed(
             if step == warmup:
                 _synchronize(device)
                 start = clock()
+                if setup is not None:
+                    setup[size] = start - built
             batches = [
                 run.batch(order, step % per_epoch) for run, order in zip(runs, orders, strict=True)
             ]
@@ -517,33 +522,36 @@ def measure_speed(
 
 def group_seconds(
     epochs: int, steps_per_epoch: int, size: int, rate: float, eval_share: float = 0.25,
-    margin: float = 1.5,
+    margin: float = 1.5, overhead_s: float = 0.0,
 ) -> float:
     """Estimated wall time of a group, with a safety margin:
 
-    .. math:: T = m \\,(1 + e)\\, \\frac{N \\, S \\, K}{r}
+    .. math:: T = m \\left((1 + e)\\, \\frac{N \\, S \\, K}{r} + T_0\\right)
 
     for the group's longest budget :math:`N` epochs of :math:`S` steps, :math:`K` runs at a
     measured :math:`r` run-steps per second, evaluation costing a share :math:`e` of training,
-    and margin :math:`m`.
+    a fixed cost :math:`T_0` (``overhead_s``) and margin :math:`m`.
     """
     if rate <= 0 or not math.isfinite(rate):
         raise ValueError(f"rate: must be a positive number of run-steps per second, got {rate}")
-    return margin * (1 + eval_share) * epochs * steps_per_epoch * size / rate
+    return margin * ((1 + eval_share) * epochs * steps_per_epoch * size / rate + overhead_s)
 
 
 def choose_group_size(
     rates: dict[int, float], todo: int, epochs: int, steps_per_epoch: int, remaining: float,
-    margin: float = 1.5,
+    margin: float = 1.5, eval_share: float = 0.25, overhead: dict[int, float] | None = None,
 ) -> int | None:
     """The group size for the next group: the fastest measured size (run-steps per second),
     shrunk to the largest measured size whose group (of at most ``todo`` runs) ends within
-    ``remaining`` seconds by :func:`group_seconds`; ``None`` when none does."""
+    ``remaining`` seconds by :func:`group_seconds` (with ``overhead``'s fixed cost of that
+    size, if given); ``None`` when none does."""
+    overhead = overhead or {}
     for size in sorted(rates, key=lambda s: (-rates[s], s)):
         fitting = [
             s for s in sorted(rates, reverse=True)
             if s <= size and group_seconds(
-                epochs, steps_per_epoch, min(s, todo), rates[s], margin=margin
+                epochs, steps_per_epoch, min(s, todo), rates[s], eval_share, margin,
+                overhead.get(s, 0.0),
             ) <= remaining
         ]  # fmt: skip
         if fitting:
@@ -663,9 +671,16 @@ def main(
             continue
         data = load_data(configs[0]).to(device)
         steps_per_epoch = math.ceil(data.n_train / configs[0].batch_size)
-        rates = measure_speed(todo[0], data, [1, *args.sizes], steps=args.measure_steps)
+        setup: dict[int, float] = {}
+        rates = measure_speed(
+            todo[0], data, [1, *args.sizes], steps=args.measure_steps, setup=setup
+        )
+        # Validation is forward passes only (about a third of a training step's work per
+        # example); counted generously, as a share of training at least 0.25.
+        eval_share = max(0.25, len(data.x_val) / data.n_train)
         report["speed"][study] = {str(k): round(v, 3) for k, v in rates.items()}
         report["speed"][study]["fastest"] = max(rates, key=rates.get)
+        report["speed"][study]["setup_s"] = {str(k): round(v, 3) for k, v in setup.items()}
         print(f"{study}: run-steps/s by group size {report['speed'][study]}")
         _write_report(args.out, report)
         flops_per_epoch = training_flops(todo[0], data)
@@ -677,7 +692,7 @@ def main(
                 same = [c for c in todo if c.epochs == epochs]
                 size = choose_group_size(
                     rates, len(same), epochs, steps_per_epoch,
-                    deadline.remaining() - args.reserve, args.margin,
+                    deadline.remaining() - args.reserve, args.margin, eval_share, setup,
                 )  # fmt: skip
                 if size is not None:
                     group = group_runs(same, size)[0]
@@ -689,7 +704,7 @@ def main(
             measured = min((m for m in rates if m >= size), default=max(rates))
             estimate = group_seconds(
                 max(c.epochs for c in group), steps_per_epoch, size, rates[measured],
-                margin=args.margin,
+                eval_share, args.margin, setup.get(measured, 0.0),
             )  # fmt: skip
             tick = clock()
             results = train_runs(group, data, group_size=len(group), progress=False)
@@ -716,7 +731,9 @@ def main(
             done |= {c.key for c in group}
             todo = [c for c in todo if c.key not in done]
             # Recalibrate: the observed speed, if slower than measured, for later groups.
-            observed = size * max(c.epochs for c in group) * steps_per_epoch * 1.25 / seconds
+            training_s = max(seconds - setup.get(measured, 0.0), 1e-9)
+            observed = size * max(c.epochs for c in group) * steps_per_epoch
+            observed *= (1 + eval_share) / training_s
             rates[measured] = min(rates[measured], observed)
         if report["stopped"]:
             break
