@@ -287,3 +287,19 @@ def test_a_worker_that_does_not_see_the_folder_is_told_so(tmp_path):
         with store.claim(fake_result().config):
             pass
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_claims_fall_back_to_an_os_lock_without_soft_file_lease(tmp_path, monkeypatch):
+    # A GPU image's older filelock has FileLock but no SoftFileLease: claims still exclude.
+    monkeypatch.setattr(hresults, "SoftFileLease", None)
+    store = ResultsStore(tmp_path)
+    result = fake_result()
+    assert type(store._lease(result.config)).__name__.endswith("FileLock")
+    with store.claim(result.config) as stored:
+        assert stored is None
+        with pytest.raises(hresults.Timeout):
+            with ResultsStore(tmp_path).claim(result.config, timeout=0.2):
+                pass
+        store.save(result)
+    with store.claim(result.config, timeout=1) as stored:
+        assert stored is not None

@@ -52,7 +52,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from filelock import SoftFileLease, Timeout
+from filelock import FileLock, Timeout
+
+try:  # filelock >= 3.20; older releases (a GPU image's, say) have only FileLock
+    from filelock import SoftFileLease
+except ImportError:  # pragma: no cover - depends on the installed filelock
+    SoftFileLease = None
 
 from .runs import HISTORY_KEYS, RunConfig, RunResult, history_keys
 
@@ -386,10 +391,13 @@ class ResultsStore:
             return None
         return read_run(path)
 
-    def _lease(self, config: RunConfig) -> SoftFileLease:
-        return SoftFileLease(
-            self.root / f".{config.key}.lock", lease_duration=CLAIM_LEASE_S, thread_local=False
-        )
+    def _lease(self, config: RunConfig) -> Any:
+        path = self.root / f".{config.key}.lock"
+        if SoftFileLease is None:
+            # An OS lock instead of a lease: released by the kernel when its process dies, so a
+            # killed trainer blocks nobody; it does not span machines sharing a network disk.
+            return FileLock(path, thread_local=False)
+        return SoftFileLease(path, lease_duration=CLAIM_LEASE_S, thread_local=False)
 
     @contextlib.contextmanager
     def claim(
