@@ -328,8 +328,12 @@ def _flat(tensors: Iterable[Any]) -> Any:
 
 
 def _steps(
-    configs: Sequence[Any], data: Any, batches: list[list[tuple[Any, Any]]], device: Any,
-    bf16: bool, grouped: bool,
+    configs: Sequence[Any],
+    data: Any,
+    batches: list[list[tuple[Any, Any]]],
+    device: Any,
+    bf16: bool,
+    grouped: bool,
 ) -> dict[str, list[Any]]:
     """Train ``configs`` for ``len(batches[0])`` steps on the given batches; losses, gradients
     of the first step and final parameters of each run (float64 on the CPU)."""
@@ -380,7 +384,10 @@ def _steps(
 
 
 def _compare(
-    model: str, what: str, got: dict[str, list[Any]], want: dict[str, list[Any]],
+    model: str,
+    what: str,
+    got: dict[str, list[Any]],
+    want: dict[str, list[Any]],
     tolerance: dict[str, float],
 ) -> dict[str, float]:
     worst = {}
@@ -397,8 +404,11 @@ def _compare(
 
 
 def check_device_path(
-    device: str = "auto", models: Sequence[str] = tuple(CHECK_CASES), runs: int = 3,
-    steps: int = 3, log: Callable[[str], None] = print,
+    device: str = "auto",
+    models: Sequence[str] = tuple(CHECK_CASES),
+    runs: int = 3,
+    steps: int = 3,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Check the grouped training step, and CUDA against the CPU where CUDA is present.
 
@@ -465,8 +475,13 @@ def _synchronize(device: Any) -> None:
 
 
 def measure_speed(
-    config: Any, data: Any, sizes: Sequence[int], steps: int = 5, warmup: int = 2,
-    clock: Callable[[], float] = time.perf_counter, setup: dict[int, float] | None = None,
+    config: Any,
+    data: Any,
+    sizes: Sequence[int],
+    steps: int = 5,
+    warmup: int = 2,
+    clock: Callable[[], float] = time.perf_counter,
+    setup: dict[int, float] | None = None,
 ) -> dict[int, float]:
     """Run-steps per second (training steps of one run, times runs in the group) by group size.
 
@@ -521,8 +536,13 @@ def measure_speed(
 
 
 def group_seconds(
-    epochs: int, steps_per_epoch: int, size: int, rate: float, eval_share: float = 0.25,
-    margin: float = 1.5, overhead_s: float = 0.0,
+    epochs: int,
+    steps_per_epoch: int,
+    size: int,
+    rate: float,
+    eval_share: float = 0.25,
+    margin: float = 1.5,
+    overhead_s: float = 0.0,
 ) -> float:
     """Estimated wall time of a group, with a safety margin:
 
@@ -538,8 +558,14 @@ def group_seconds(
 
 
 def choose_group_size(
-    rates: dict[int, float], todo: int, epochs: int, steps_per_epoch: int, remaining: float,
-    margin: float = 1.5, eval_share: float = 0.25, overhead: dict[int, float] | None = None,
+    rates: dict[int, float],
+    todo: int,
+    epochs: int,
+    steps_per_epoch: int,
+    remaining: float,
+    margin: float = 1.5,
+    eval_share: float = 0.25,
+    overhead: dict[int, float] | None = None,
 ) -> int | None:
     """The group size for the next group: the fastest measured size (run-steps per second),
     shrunk to the largest measured size whose group (of at most ``todo`` runs) ends within
