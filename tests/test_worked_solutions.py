@@ -119,7 +119,7 @@ def check_shell(block: str) -> None:
         assert notebook.exists(), f"{command}: no notebook {notebook}"
         names = parameter_names(notebook)
         given = []
-        for flag, value in zip(words, words[1:]):
+        for flag, value in zip(words, words[1:], strict=False):
             if flag == "-p":
                 given.append(value)
             elif flag == "-y":
@@ -138,21 +138,28 @@ def test_solution_runs(notebook, number, blocks, settings, namespaces, tmp_path,
     monkeypatch.chdir(CHAPTERS)
     if notebook not in namespaces:
         namespaces[notebook] = chapter_namespace(notebook)
-    namespace = dict(namespaces[notebook])
+    # One namespace per chapter, shared by its solutions in order, as at the end of the notebook
+    # (the chapter's functions read their globals from it); overridden names are restored.
+    namespace = namespaces[notebook]
     python = [b for b in blocks if not is_shell(b)]
     for block in blocks:
         if is_shell(block):
             check_shell(block)
     source = "\n".join(python)
+    saved = {}
     for name, value in settings.items():
         assert name in namespace or re.search(rf"\b{name}\b", source), (
             f"solution-test override {name!r} is not a name of the chapter or the solution"
         )
+        saved[name] = namespace.get(name)
         namespace[name] = str(tmp_path / "tmp") if value == "TMP" else value
-    exec(compile(source, f"{notebook.name} exercise {number}", "exec"), namespace)
-    import matplotlib.pyplot as plt
+    try:
+        exec(compile(source, f"{notebook.name} exercise {number}", "exec"), namespace)
+    finally:
+        namespace.update(saved)
+        import matplotlib.pyplot as plt
 
-    plt.close("all")
+        plt.close("all")
 
 
 def test_every_chapter_has_solutions():
