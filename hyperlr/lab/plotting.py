@@ -51,14 +51,48 @@ def set_style(context: str = "notebook") -> None:
     )
 
 
+def _log_tick_label(value: float, _position: float | None = None) -> str:
+    """A log-axis tick as a plain number (``0.5``, ``20``) between 1e-3 and 1e4, else as
+    ``a×10^k`` (``2×10⁻⁵``), so that ticks between powers of ten read without exponents."""
+    if value <= 0:
+        return ""
+    if 1e-3 <= value < 1e4:
+        return f"{value:g}"
+    exponent = int(np.floor(np.log10(value)))
+    mantissa = value / 10.0**exponent
+    head = "" if np.isclose(mantissa, 1.0) else f"{mantissa:g}×"
+    return f"${head}10^{{{exponent}}}$"
+
+
+class _LogSteps(mpl.ticker.Locator):
+    """Log-axis ticks at the coarsest of 1, (1, 2, 5), (1, 2, 3, 5), (1, 1.5, 2, 3, 4, 5, 6, 8)
+    or 1-9 times each power of ten that puts at least four ticks inside the view."""
+
+    STEPS = ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0), (1.0, 1.5, 2, 3, 4, 5, 6, 8))
+
+    def __call__(self):
+        vmin, vmax = sorted(self.axis.get_view_interval())
+        return self.tick_values(vmin, vmax)
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        vmin = max(vmin, np.finfo(float).tiny)
+        vmax = max(vmax, vmin)
+        powers = 10.0 ** np.arange(np.floor(np.log10(vmin)), np.ceil(np.log10(vmax)) + 1)
+        ticks = np.array([])
+        for subs in (*self.STEPS, tuple(range(1, 10))):
+            ticks = np.unique(np.outer(powers, subs).ravel())
+            inside = ticks[(ticks >= vmin * (1 - 1e-9)) & (ticks <= vmax * (1 + 1e-9))]
+            if len(inside) >= 4:
+                break
+        return ticks
+
+
 def _log_ticks(axis) -> None:
-    """A log scale labelled at 1, 2 and 5 times each power of ten, so that a range narrower
-    than a decade still shows several labelled ticks."""
+    """A log scale labelled at 1, 2, 5 (or finer) times each power of ten, as plain numbers
+    where they are short, so that a range narrower than a decade still shows four labels."""
     axis.axes.set_yscale("log") if axis.axis_name == "y" else axis.axes.set_xscale("log")
-    axis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(
-        mpl.ticker.LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(10, 10))
-    )
+    axis.set_major_locator(_LogSteps())
+    axis.set_major_formatter(mpl.ticker.FuncFormatter(_log_tick_label))
     axis.set_minor_locator(mpl.ticker.NullLocator())
 
 
