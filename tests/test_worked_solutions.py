@@ -175,3 +175,46 @@ def test_every_chapter_has_solutions():
 def test_extraction_dedents_nested_blocks():
     body = "   :class: dropdown\n       x = 1\n       y = x + 1\n\n   gives 2"
     assert _dedent_blocks(body) == ["x = 1\ny = x + 1"]
+
+
+def printed_commands() -> list[tuple[str, str]]:
+    """Every ``papermill`` command printed in a chapter's markdown (tips, solutions, prose
+    blocks), continuation lines joined."""
+    found = []
+    for notebook in NOTEBOOKS:
+        for cell in nbformat.read(notebook, as_version=4).cells:
+            if cell.cell_type != "markdown":
+                continue
+            lines = [line.strip() for line in cell.source.split("\n")]
+            for k, line in enumerate(lines):
+                if not re.match(r"papermill (--cwd \S+ )?\S+\.ipynb", line):
+                    continue  # prose that mentions papermill
+                command = line
+                while command.endswith("\\") and k + 1 < len(lines):
+                    k += 1
+                    command = command[:-1] + " " + lines[k]
+                # A -y mapping may run over several lines inside its quotes.
+                while command.count('"') % 2 and k + 1 < len(lines):
+                    k += 1
+                    command += " " + lines[k]
+                found.append((notebook.name, command))
+    return found
+
+
+@pytest.mark.parametrize(("chapter", "command"), printed_commands())
+def test_printed_command_names_real_parameters(chapter, command):
+    check_shell(command)
+
+
+def test_printed_commands_found():
+    chapters = {chapter for chapter, _ in printed_commands()}
+    assert {"05_image_classification.ipynb", "08_operator_learning.ipynb"} <= chapters
+
+
+def test_check_shell_rejects_unknown_parameter():
+    command = (
+        "papermill --cwd chapters chapters/08_operator_learning.ipynb out.ipynb "
+        '-p results_dir /tmp/x -y "{train_subsets: all}"'
+    )
+    with pytest.raises(AssertionError, match="train_subsets"):
+        check_shell(command)
