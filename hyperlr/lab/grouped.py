@@ -40,9 +40,9 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.utils.flop_counter import FlopCounterMode
-from tqdm import tqdm
 
 from .data import ImageData
+from .progress import progress_bar
 from .runs import RunConfig, RunResult, _is_int
 from .series import SeriesData
 from .train import (
@@ -336,7 +336,7 @@ def _train_group(
     # among the runs that trained in it.
     shares = dict.fromkeys(map(id, runs), (time.perf_counter() - start) / size)
     results: list[RunResult] = []
-    bar = tqdm(
+    bar = progress_bar(
         range(max(config.epochs for config in configs)),
         desc=f"group of {size}: {configs[0].dataset}",
         unit="epoch",

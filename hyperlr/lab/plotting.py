@@ -51,14 +51,48 @@ def set_style(context: str = "notebook") -> None:
     )
 
 
+def _log_tick_label(value: float, _position: float | None = None) -> str:
+    """A log-axis tick as a plain number (``0.5``, ``20``) between 1e-3 and 1e4, else as
+    ``a×10^k`` (``2×10⁻⁵``), so that ticks between powers of ten read without exponents."""
+    if value <= 0:
+        return ""
+    if 1e-3 <= value < 1e4:
+        return f"{value:g}"
+    exponent = int(np.floor(np.log10(value)))
+    mantissa = value / 10.0**exponent
+    head = "" if np.isclose(mantissa, 1.0) else f"{mantissa:g}×"
+    return f"${head}10^{{{exponent}}}$"
+
+
+class _LogSteps(mpl.ticker.Locator):
+    """Log-axis ticks at the coarsest of 1, (1, 2, 5), (1, 2, 3, 5), (1, 1.5, 2, 3, 4, 5, 6, 8)
+    or 1-9 times each power of ten that puts at least four ticks inside the view."""
+
+    STEPS = ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0), (1.0, 1.5, 2, 3, 4, 5, 6, 8))
+
+    def __call__(self):
+        vmin, vmax = sorted(self.axis.get_view_interval())
+        return self.tick_values(vmin, vmax)
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        vmin = max(vmin, np.finfo(float).tiny)
+        vmax = max(vmax, vmin)
+        powers = 10.0 ** np.arange(np.floor(np.log10(vmin)), np.ceil(np.log10(vmax)) + 1)
+        ticks = np.array([])
+        for subs in (*self.STEPS, tuple(range(1, 10))):
+            ticks = np.unique(np.outer(powers, subs).ravel())
+            inside = ticks[(ticks >= vmin * (1 - 1e-9)) & (ticks <= vmax * (1 + 1e-9))]
+            if len(inside) >= 4:
+                break
+        return ticks
+
+
 def _log_ticks(axis) -> None:
-    """A log scale labelled at 1, 2 and 5 times each power of ten, so that a range narrower
-    than a decade still shows several labelled ticks."""
+    """A log scale labelled at 1, 2, 5 (or finer) times each power of ten, as plain numbers
+    where they are short, so that a range narrower than a decade still shows four labels."""
     axis.axes.set_yscale("log") if axis.axis_name == "y" else axis.axes.set_xscale("log")
-    axis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(
-        mpl.ticker.LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(10, 10))
-    )
+    axis.set_major_locator(_LogSteps())
+    axis.set_major_formatter(mpl.ticker.FuncFormatter(_log_tick_label))
     axis.set_minor_locator(mpl.ticker.NullLocator())
 
 
@@ -121,8 +155,93 @@ def plot_budget_curves(
     return fig
 
 
+def _clip_bars(ax, budgets, low, high, color) -> None:
+    """Mark the ends of error bars that run past the panel's y-limits with a triangle at the
+    edge, pointing outwards, so that a clipped interval is visibly longer than drawn."""
+    bottom, top = ax.get_ylim()
+    for budget, lo, hi in zip(budgets, low, high, strict=True):
+        if hi > top:
+            ax.plot(budget, top, "^", color=color, ms=5, clip_on=False)
+        if lo < bottom:
+            ax.plot(budget, bottom, "v", color=color, ms=5, clip_on=False)
+
+
+def _final_panels(finals: pd.DataFrame, ylabel: str, log_y: bool, columns: int = 4) -> Figure:
+    """Small multiples of :func:`plot_final_vs_budget`: one panel per scheduler on a shared
+    y-axis framed by the centres (not the widest interval); bars running past it are clipped
+    and marked with a triangle at the edge."""
+    from ..metrics import power_fit
+
+    schedulers = list(dict.fromkeys(finals["scheduler"]))
+    budgets = np.sort(finals["budget"].unique())
+    rows = -(-len(schedulers) // columns)
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(2.4 * columns, 2.1 * rows + 0.5),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
+    centres = finals["mean"].to_numpy()
+    lo, hi = np.nanmin(centres), np.nanmax(centres)
+    if log_y:
+        pad = (hi / lo) ** 0.15 if hi > lo else 1.5
+        limits = (lo / pad, hi * pad)
+    else:
+        pad = 0.15 * (hi - lo) if hi > lo else 0.05 * abs(hi) or 0.05
+        limits = (lo - pad, hi + pad)
+    grid = np.geomspace(budgets[0], budgets[-1], 50)
+    for ax, scheduler in zip(axes.flat, schedulers, strict=False):
+        for other, group in finals.groupby("scheduler", sort=False):
+            if other != scheduler:
+                group = group.sort_values("budget")
+                ax.plot(group["budget"], group["mean"], color="0.85", lw=0.8, zorder=0)
+        group = finals[finals["scheduler"] == scheduler].sort_values("budget")
+        color = SCHEDULER_COLORS.get(scheduler)
+        ax.errorbar(
+            group["budget"],
+            group["mean"],
+            yerr=[group["mean"] - group["min"], group["max"] - group["mean"]],
+            fmt="o",
+            ms=4,
+            capsize=2,
+            lw=0.8,
+            color=color,
+        )
+        if len(group) >= 3:
+            ax.plot(grid, power_fit(group["budget"], group["mean"]).predict(grid), color=color)
+        ax.set_title(scheduler)
+        ax.set_xscale("log")
+    for ax in axes.flat[: len(schedulers)]:
+        if log_y:
+            _log_ticks(ax.yaxis)
+        ax.set_ylim(*limits)
+        ax.set_xticks(budgets, [str(b) for b in budgets])
+        ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
+    for ax, scheduler in zip(axes.flat, schedulers, strict=False):
+        group = finals[finals["scheduler"] == scheduler]
+        _clip_bars(ax, group["budget"], group["min"], group["max"], SCHEDULER_COLORS.get(scheduler))
+    used = np.arange(axes.size).reshape(axes.shape) < len(schedulers)
+    for ax in axes.flat[len(schedulers) :]:
+        ax.remove()
+    for column in range(columns):
+        kept = axes[used[:, column], column]
+        if len(kept):
+            kept[-1].xaxis.set_tick_params(labelbottom=True)
+            kept[-1].set_xlabel("budget N")
+    fig.supylabel(ylabel, fontsize="medium")  # one label: a long one cannot collide across rows
+    fig.tight_layout()
+    return fig
+
+
 def plot_final_vs_budget(
-    curves: pd.DataFrame, ylabel: str, *, log_y: bool = False, interval: str = "range"
+    curves: pd.DataFrame,
+    ylabel: str,
+    *,
+    log_y: bool = False,
+    interval: str = "range",
+    panels: bool = False,
 ) -> Figure:
     """Final seed-mean value against the budget per scheduler, with its power-law fit.
 
@@ -130,7 +249,9 @@ def plot_final_vs_budget(
     the mean (``interval="ci95"``); lines are :func:`hyperlr.metrics.power_fit` fits, drawn on
     log-log axes where they are straight. ``curves`` may instead be the frame of
     :func:`hyperlr.lab.analysis.seed_finals` (``interval="seed_finals"``): points at its
-    ``centre``, bars from ``low`` to ``high``.
+    ``centre``, bars from ``low`` to ``high``. ``panels=True`` draws one panel per scheduler
+    (the others in grey behind it), framed by the centres: an interval wider than the frame is
+    clipped and marked with a triangle, so one wide interval cannot flatten the rest.
     """
     if interval not in ("range", "ci95", "seed_finals"):
         raise ValueError(f'interval must be "range", "ci95" or "seed_finals", got {interval!r}')
@@ -141,6 +262,12 @@ def plot_final_vs_budget(
         finals = curves.rename(columns={"centre": "mean", "low": "min", "high": "max"})
     else:
         finals = final_values(curves)
+    if panels:
+        if interval == "ci95":
+            finals = finals.assign(
+                min=finals["mean"] - finals["ci95"], max=finals["mean"] + finals["ci95"]
+            )
+        return _final_panels(finals[np.isfinite(finals["mean"])], ylabel, log_y)
     fig, ax = plt.subplots()
     budgets = np.sort(finals["budget"].unique())
     # Budgets where every seed diverged have no centre: no point, and no part in the fit.

@@ -27,11 +27,11 @@ from typing import Any
 import torch
 from filelock import Timeout
 from joblib import Parallel, delayed
-from tqdm import tqdm
 
 from ..registry import SCHEDULER_CODES, make_scheduler
 from .data import DATASETS, ImageData
 from .grouped import DEFAULT_GROUP_SIZE, check_group_size, group_runs, train_runs
+from .progress import progress_bar
 from .results import ResultsStore, RunFileError
 from .runs import RunConfig, RunResult, _is_int
 from .series import SeriesData
@@ -322,7 +322,7 @@ def run_sweep(
             results[config.key] = stored
         return [results[config.key] for config in configs]
 
-    bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress)
+    bar = progress_bar(total=len(todo), desc="sweep", unit="run", disable=not progress)
     bar.set_postfix(stored=len(results), to_train=len(todo))
 
     def store_result(result: RunResult) -> None:

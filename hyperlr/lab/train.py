@@ -27,11 +27,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from ..registry import is_per_batch, make_scheduler
 from .data import DATASET_TASKS, ImageData, load_dataset, random_crop_flip
 from .models import make_model
+from .progress import progress_bar
 from .runs import (
     DEFAULT_MODELS,
     HISTORY_KEYS,
@@ -412,7 +412,7 @@ def train_run(
     autocast = autocast_for(device)
     model = run.model
 
-    bar = tqdm(
+    bar = progress_bar(
         range(1, config.epochs + 1),
         desc=f"{config.dataset} {config.scheduler} N={config.epochs} seed={config.seed}",
         unit="epoch",
