@@ -43,6 +43,10 @@ def _is_int(value: object) -> bool:
 
 
 def _check_finite_number(name: str, value: object) -> float:
+    # A 0-d tensor or numpy array (say an lr read back from a tensor) counts as its number.
+    item = getattr(value, "item", None)
+    if getattr(value, "ndim", None) == 0 and callable(item):
+        value = item()
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
@@ -123,8 +127,10 @@ def schedule_position(
     """
     # This runs on every step(): conditional expressions instead of min()/max(), and h(taken) -
     # h(0) written out rather than through hyperbola(), keep it within 1.2x of cosine's get_lr.
+    if step < 0:  # before the first step: the schedule's start
+        step = 0
     if step < warmup_epochs:
-        return True, (step if step > 0 else 0) / warmup_epochs
+        return True, step / warmup_epochs
     budget = max_iter - warmup_epochs
     taken = (step if step < max_iter else max_iter) - warmup_epochs
     if taken < 0:  # only for a negative step without warmup
