@@ -283,10 +283,10 @@ def _slcd_log(a: NDArray[np.float64], b: NDArray[np.float64], start: int) -> flo
         starts.append(edges[:-1])
         ends.append(edges[1:])
         rows.append(np.full(edges.size - 1, row))
-    start, end, row = np.concatenate(starts), np.concatenate(ends), np.concatenate(rows)
-    width = end - start
-    s = start[:, None] + width[:, None] * _GL_NODES[None, :]
-    c = coeffs[row]
+    left, right, row_of = np.concatenate(starts), np.concatenate(ends), np.concatenate(rows)
+    width = right - left
+    s = left[:, None] + width[:, None] * _GL_NODES[None, :]
+    c = coeffs[row_of]
     cubic = c[:, [0]] + s * (c[:, [1]] + s * (c[:, [2]] + s * c[:, [3]]))
     integral = np.sum(width[:, None] * _GL_WEIGHTS[None, :] * np.abs(np.tanh(cubic / 2.0)))
     return float(integral / n)
@@ -437,7 +437,8 @@ class PowerFit(NamedTuple):
 
     def predict(self, budgets: ArrayLike) -> NDArray[np.float64]:
         r"""The fitted power law :math:`e^{a} N^{b}` at ``budgets``."""
-        return np.exp(self.a) * np.asarray(budgets, dtype=float) ** self.b
+        fitted: NDArray[np.float64] = np.exp(self.a) * np.asarray(budgets, dtype=float) ** self.b
+        return fitted
 
 
 def power_fit(budgets: ArrayLike, values: ArrayLike) -> PowerFit:

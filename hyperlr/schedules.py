@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from numbers import Integral, Real
+from typing import TypeGuard
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -38,7 +39,7 @@ __all__ = ["exp_hyperbolic_lr", "hyperbola", "hyperbolic_lr"]
 # --------------------------------------------------------------------------------------------
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
@@ -156,7 +157,7 @@ def exp_hyperbolic_value(
     """ExpHyperbolicLR at a :func:`schedule_position`: the hyperbola applied to ``log(lr)``."""
     if in_warmup:
         return _warmup_value(init_lr, infimum_lr, position)
-    return init_lr * (init_lr / infimum_lr) ** position
+    return init_lr * float((init_lr / infimum_lr) ** position)
 
 
 ValueFunction = Callable[[float, float, bool, float], float]
