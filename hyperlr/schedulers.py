@@ -129,25 +129,32 @@ class ChainableScheduler(LRScheduler):
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
         """Every group's current lr times this schedule's factor ratio :math:`f_n / f_{n-1}`."""
-        step = max(self.last_epoch, 0)
+        step = self.last_epoch if self.last_epoch > 0 else 0
         now = self._closed_form_at(step)
+        # The closed form at the previous step is the one computed by the previous call (kept
+        # with its step, so that a jump by step(epoch) or load_state_dict recomputes it).
+        cached = self.__dict__.get("_closed_form_cache")
         if step == 0:
             before = [_lr_value(base_lr) for base_lr in self.base_lrs]
+        elif cached is not None and cached[0] == step - 1:
+            before = cached[1]
         else:
             before = self._closed_form_at(step - 1)
-        result = []
-        for index, (group, value, previous) in enumerate(
-            zip(self.optimizer.param_groups, now, before, strict=True)
-        ):
-            lr = _lr_value(group["lr"])
+        self._closed_form_cache = (step, now)
+        groups = self.optimizer.param_groups
+        lrs = [lr if type(lr) is float else _lr_value(lr) for lr in (g["lr"] for g in groups)]
+        if lrs == before:
+            return now  # nothing else scaled the groups: exactly the closed form
+        result = list(now)
+        for index, (lr, value, previous) in enumerate(zip(lrs, now, before, strict=True)):
             if lr == previous:
-                result.append(value)  # nothing else scaled this group: exact closed form
-            elif value == 0.0:
-                result.append(0.0)  # a zero factor makes the product zero
+                continue
+            if value == 0.0:
+                result[index] = 0.0  # a zero factor makes the product zero
             elif previous != 0.0:
-                result.append(lr * (value / previous))
+                result[index] = lr * (value / previous)
             elif lr == 0.0:
-                result.append(value)
+                result[index] = value
             else:
                 raise ValueError(
                     f"{type(self).__name__} cannot chain param group {index}: its previous "
@@ -230,7 +237,12 @@ class _HyperbolicScheduler(ChainableScheduler):
         )
         value: ValueFunction = self._value
         return [
-            value(_lr_value(base_lr), infimum, in_warmup, position)
+            value(
+                base_lr if type(base_lr) is float else _lr_value(base_lr),
+                infimum,
+                in_warmup,
+                position,
+            )
             for base_lr, infimum in zip(self.base_lrs, self.infimum_lrs, strict=True)
         ]
 
