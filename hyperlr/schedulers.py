@@ -109,6 +109,8 @@ class ChainableScheduler(LRScheduler):
     """
 
     base_lrs: list[float | Tensor]
+    # (step, closed form at that step) of the last get_lr call
+    _closed_form_cache: tuple[int, list[float]] | None = None
 
     def _closed_form_at(self, step: int) -> list[float]:
         raise NotImplementedError
@@ -133,7 +135,7 @@ class ChainableScheduler(LRScheduler):
         now = self._closed_form_at(step)
         # The closed form at the previous step is the one computed by the previous call (kept
         # with its step, so that a jump by step(epoch) or load_state_dict recomputes it).
-        cached = self.__dict__.get("_closed_form_cache")
+        cached = self._closed_form_cache
         if step == 0:
             before = [_lr_value(base_lr) for base_lr in self.base_lrs]
         elif cached is not None and cached[0] == step - 1:
@@ -141,10 +143,10 @@ class ChainableScheduler(LRScheduler):
         else:
             before = self._closed_form_at(step - 1)
         self._closed_form_cache = (step, now)
-        groups = self.optimizer.param_groups
-        lrs = [lr if type(lr) is float else _lr_value(lr) for lr in (g["lr"] for g in groups)]
-        if lrs == before:
+        current = [group["lr"] for group in self.optimizer.param_groups]
+        if current == before:  # (a tensor lr compares by value)
             return now  # nothing else scaled the groups: exactly the closed form
+        lrs = [lr if type(lr) is float else _lr_value(lr) for lr in current]
         result = list(now)
         for index, (lr, value, previous) in enumerate(zip(lrs, now, before, strict=True)):
             if lr == previous:
