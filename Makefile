@@ -81,6 +81,7 @@ sweep: results
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check hyperlr tests benchmarks
+	$(BIN)/mypy --strict hyperlr/*.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_schedulers.py

@@ -1,6 +1,6 @@
 """Time ``step()`` of HyperbolicLR and ExpHyperbolicLR against CosineAnnealingLR.
 
-All three schedulers drive the same optimizer (AdamW, two param groups) in one run; rounds are
+Each scheduler drives its own optimizer (AdamW, two param groups, the same parameters); rounds are
 interleaved so that drift in the machine's speed affects every scheduler alike. The figure of merit
 is the ratio of the median time per ``step()`` to cosine's (target: at most 1.2).
 
@@ -35,22 +35,28 @@ def main() -> None:
     args = parser.parse_args()
 
     model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 1))
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": model[0].parameters(), "lr": 1e-2},
-            {"params": model[1].parameters(), "lr": 1e-3},
-        ]
-    )
+    model(torch.randn(4, 8)).sum().backward()
+
+    def fresh_optimizer() -> torch.optim.Optimizer:
+        # One optimizer per scheduler: the schedulers are chainable, so on a shared optimizer
+        # each would scale the lr the others left and the timing would be of a chain.
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": model[0].parameters(), "lr": 1e-2},
+                {"params": model[1].parameters(), "lr": 1e-3},
+            ]
+        )
+        optimizer.step()  # so the schedulers see the usual optimizer-then-scheduler order
+        return optimizer
+
     # One budget for all, larger than every step taken, so each step is on the schedule proper.
     budget = args.steps * args.rounds + 1
     make = {
-        "CosineAnnealingLR": lambda: CosineAnnealingLR(optimizer, T_max=budget, eta_min=1e-6),
-        "HyperbolicLR": lambda: HyperbolicLR(optimizer, upper_bound=budget, max_iter=budget),
-        "ExpHyperbolicLR": lambda: ExpHyperbolicLR(optimizer, upper_bound=budget, max_iter=budget),
+        "CosineAnnealingLR": lambda o: CosineAnnealingLR(o, T_max=budget, eta_min=1e-6),
+        "HyperbolicLR": lambda o: HyperbolicLR(o, upper_bound=budget, max_iter=budget),
+        "ExpHyperbolicLR": lambda o: ExpHyperbolicLR(o, upper_bound=budget, max_iter=budget),
     }
-    schedulers = {name: build() for name, build in make.items()}
-    model(torch.randn(4, 8)).sum().backward()
-    optimizer.step()  # so the schedulers see the usual optimizer-then-scheduler order
+    schedulers = {name: build(fresh_optimizer()) for name, build in make.items()}
     for scheduler in schedulers.values():
         time_steps(scheduler, 1_000)  # warm-up
     samples: dict[str, list[float]] = {name: [] for name in schedulers}

@@ -18,4 +18,6 @@ __all__ = [
     "is_per_batch",
     "make_scheduler",
 ]
+# The single source of the version: pyproject.toml reads it (dynamic = ["version"]); a release
+# tag is "v" + this string, and CHANGELOG.md has a section for it.
 __version__ = "0.1.0"

@@ -52,7 +52,11 @@ class SchedulerSpec:
     build: Callable[[Optimizer, int, dict[str, Any]], LRScheduler]
 
 
-def _hyperbolic(cls: type, warmup: bool) -> tuple[Callable, Callable]:
+def _hyperbolic(
+    cls: Callable[..., LRScheduler], warmup: bool
+) -> tuple[
+    Callable[[int], dict[str, Any]], Callable[[Optimizer, int, dict[str, Any]], LRScheduler]
+]:
     def defaults(steps: int) -> dict[str, Any]:
         return {
             "upper_bound": PAPER_UPPER_BOUND,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from torch import Tensor
 from torch.optim import Optimizer
@@ -17,6 +18,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from .schedules import (
     ValueFunction,
+    _is_int,
     check_budget,
     check_infimum,
     exp_hyperbolic_value,
@@ -27,7 +29,7 @@ from .schedules import (
 __all__ = ["ExpHyperbolicLR", "HyperbolicLR"]
 
 
-def _initial_lr(group: dict) -> float:
+def _initial_lr(group: dict[str, Any]) -> float:
     # The lr this scheduler will decay from: LRScheduler keeps an existing "initial_lr" (set by
     # an earlier scheduler on the same optimizer, as in SequentialLR) and otherwise takes "lr".
     lr = group.get("initial_lr", group["lr"])
@@ -81,7 +83,131 @@ def per_group_infima(
     return [float(infimum) for infimum in infima]
 
 
-class _HyperbolicScheduler(LRScheduler):
+def _lr_value(lr: float | Tensor) -> float:
+    return float(lr.item() if isinstance(lr, Tensor) else lr)
+
+
+class ChainableScheduler(LRScheduler):
+    r"""What every hyperlr scheduler shares: a closed form, and a chainable ``get_lr``.
+
+    A subclass gives :meth:`_closed_form_at`, the lr of every param group after ``n`` steps when
+    nothing else touches it. With :math:`f_n = \eta(n) / \eta_{init}` the schedule's factor,
+
+    * :meth:`_get_closed_form_lr` returns :math:`\eta_{init} f_n` (what ``step(epoch)`` and
+      :class:`~torch.optim.lr_scheduler.SequentialLR` at a milestone use);
+    * :meth:`get_lr` (what ``step()`` uses) multiplies the group's current lr by
+      :math:`f_n / f_{n-1}` (by :math:`f_0` at ``n = 0``), as PyTorch's own chainable
+      schedulers do, so inside a :class:`~torch.optim.lr_scheduler.ChainedScheduler` the lr is
+      the product of every scheduler's factor. When the group's lr still is this schedule's
+      :math:`\eta_{init} f_{n-1}` (nothing else scales it), the ratio gives
+      :math:`\eta_{init} f_n`, which is returned exactly (no rounding drift over long runs).
+
+    A factor of zero (a warmup from ``infimum_lr=0``, or WSD's decay to 0) erases every other
+    factor: the next step then continues from this scheduler's closed form when the group's lr
+    is still 0, and raises :class:`ValueError` when something else has set a non-zero lr meanwhile
+    (no ratio can carry that lr on).
+    """
+
+    base_lrs: list[float | Tensor]
+    # (step, closed form at that step) of the last get_lr call
+    _closed_form_cache: tuple[int, list[float]] | None = None
+
+    def _closed_form_at(self, step: int) -> list[float]:
+        raise NotImplementedError
+
+    def step(self, epoch: int | None = None) -> None:
+        """Advance one step, or (deprecated by PyTorch) jump to step ``epoch >= 0``.
+
+        Raises:
+            ValueError: ``epoch`` is not an integer >= 0.
+        """
+        if epoch is not None and (not _is_int(epoch) or epoch < 0):
+            raise ValueError(f"epoch must be None or an integer >= 0, got {epoch!r}")
+        super().step(epoch)
+
+    def _get_closed_form_lr(self) -> list[float]:
+        """The lr of every param group at ``last_epoch``, in closed form from its initial lr."""
+        return self._closed_form_at(max(self.last_epoch, 0))
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        """Every group's current lr times this schedule's factor ratio :math:`f_n / f_{n-1}`."""
+        step = self.last_epoch if self.last_epoch > 0 else 0
+        now = self._closed_form_at(step)
+        # The closed form at the previous step is the one computed by the previous call (kept
+        # with its step, so that a jump by step(epoch) or load_state_dict recomputes it).
+        cached = self._closed_form_cache
+        if step == 0:
+            before = [_lr_value(base_lr) for base_lr in self.base_lrs]
+        elif cached is not None and cached[0] == step - 1:
+            before = cached[1]
+        else:
+            before = self._closed_form_at(step - 1)
+        self._closed_form_cache = (step, now)
+        current = [group["lr"] for group in self.optimizer.param_groups]
+        if current == before:  # (a tensor lr compares by value)
+            return now  # nothing else scaled the groups: exactly the closed form
+        lrs = [lr if type(lr) is float else _lr_value(lr) for lr in current]
+        result = list(now)
+        for index, (lr, value, previous) in enumerate(zip(lrs, now, before, strict=True)):
+            if lr == previous:
+                continue
+            if value == 0.0:
+                result[index] = 0.0  # a zero factor makes the product zero
+            elif previous != 0.0:
+                result[index] = lr * (value / previous)
+            elif lr == 0.0:
+                result[index] = value
+            else:
+                raise ValueError(
+                    f"{type(self).__name__} cannot chain param group {index}: its previous "
+                    f"factor was 0 (a warmup or decay reaching infimum_lr=0) but the group's lr "
+                    f"is now {lr!r}, so no ratio continues it; give infimum_lr > 0 or use "
+                    f"SequentialLR"
+                )
+        return result
+
+    def _record_constructed_lrs(self) -> None:
+        # The lrs this construction left on the optimizer: load_state_dict replaces them by the
+        # restored ones, so that building the scheduler after optimizer.load_state_dict (which
+        # applies the step-0 factor once more) resumes at the right lr.
+        self._constructed_lrs = [_lr_value(group["lr"]) for group in self.optimizer.param_groups]
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the state, and the optimizer's lrs when this scheduler's construction set them.
+
+        Works in either order: the order PyTorch documents (build the scheduler, then
+        ``optimizer.load_state_dict`` and ``scheduler.load_state_dict``) keeps the optimizer's
+        restored lrs; building the scheduler after ``optimizer.load_state_dict`` leaves the
+        step-0 lr on the groups, which this replaces by the saved last lr.
+        """
+        constructed = self.__dict__.get("_constructed_lrs")
+        super().load_state_dict(state_dict)
+        if constructed is None:
+            return
+        self._constructed_lrs = constructed
+        for group, lr, built in zip(
+            self.optimizer.param_groups, self._last_lr, constructed, strict=True
+        ):
+            if _lr_value(group["lr"]) == built:
+                _set_lr(group, lr)
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{name}={value!r}" for name, value in self._settings().items())
+        return f"{type(self).__name__}({settings}, last_epoch={self.last_epoch})"
+
+    def _settings(self) -> dict[str, object]:
+        raise NotImplementedError
+
+
+def _set_lr(group: dict[str, Any], lr: float | Tensor) -> None:
+    current = group["lr"]
+    if isinstance(current, Tensor):
+        current.fill_(_lr_value(lr))
+    else:
+        group["lr"] = _lr_value(lr)
+
+
+class _HyperbolicScheduler(ChainableScheduler):
     """The machinery both schedules share; subclasses pick the value function."""
 
     _value: staticmethod[[float, float, bool, float], float]
@@ -105,21 +231,33 @@ class _HyperbolicScheduler(LRScheduler):
         self.max_iter = int(max_iter)
         self.warmup_epochs = int(warmup_epochs)
         super().__init__(optimizer, last_epoch)
+        self._record_constructed_lrs()
 
-    def get_lr(self) -> list[float]:  # type: ignore[override]
-        """The lr of every param group at ``last_epoch``, in closed form from its initial lr."""
+    def _closed_form_at(self, step: int) -> list[float]:
         in_warmup, position = schedule_position(
-            self.last_epoch, self.max_iter, self.upper_bound, self.warmup_epochs
+            step, self.max_iter, self.upper_bound, self.warmup_epochs
         )
         value: ValueFunction = self._value
         return [
-            value(float(base_lr), infimum, in_warmup, position)
+            value(
+                base_lr if type(base_lr) is float else _lr_value(base_lr),
+                infimum,
+                in_warmup,
+                position,
+            )
             for base_lr, infimum in zip(self.base_lrs, self.infimum_lrs, strict=True)
         ]
 
-    # The closed form is what LRScheduler.step(epoch) and SequentialLR (when this scheduler
-    # starts a phase) look for; get_lr already is one.
-    _get_closed_form_lr = get_lr
+    def _settings(self) -> dict[str, object]:
+        infima: float | list[float] = self.infimum_lrs
+        if len(set(self.infimum_lrs)) == 1:
+            infima = self.infimum_lrs[0]
+        return {
+            "upper_bound": self.upper_bound,
+            "max_iter": self.max_iter,
+            "infimum_lr": infima,
+            "warmup_epochs": self.warmup_epochs,
+        }
 
 
 class HyperbolicLR(_HyperbolicScheduler):
@@ -181,18 +319,29 @@ class HyperbolicLR(_HyperbolicScheduler):
         >>>         scheduler.step()
 
     .. note::
-        The lr is computed in closed form from each group's initial lr, not by multiplying the
-        current lr. It therefore composes with :class:`~torch.optim.lr_scheduler.SequentialLR`
-        (as any phase) and restores exactly from :meth:`state_dict`; but inside a
-        :class:`~torch.optim.lr_scheduler.ChainedScheduler` it overwrites whatever the schedulers
-        before it set on each step, and a multiplicative scheduler after it (say
-        :class:`~torch.optim.lr_scheduler.ExponentialLR`) only scales that step's value by one
-        factor, which does not accumulate. Chain it only with schedulers that set values
-        it should override, or use :class:`~torch.optim.lr_scheduler.SequentialLR`.
+        ``step()`` is chainable as PyTorch's own schedulers are: it multiplies each group's
+        current lr by the schedule's ratio :math:`\eta(n)/\eta(n-1)`, so in a
+        :class:`~torch.optim.lr_scheduler.ChainedScheduler` (in either order, with
+        :class:`~torch.optim.lr_scheduler.LinearLR` as a warmup, say) the lr is the product of
+        the factors. Alone, or as a phase of :class:`~torch.optim.lr_scheduler.SequentialLR`,
+        the lr is exactly the closed form above. With ``infimum_lr=0`` and a warmup the first
+        factor is 0, which erases the other schedulers' factors (see
+        :class:`ChainableScheduler`); chain with ``infimum_lr > 0``.
     """
 
     _value = staticmethod(hyperbolic_value)
     _exponential = False
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        upper_bound: float = 1000,
+        max_iter: int = 100,
+        infimum_lr: float | Sequence[float] = 1e-6,
+        warmup_epochs: int = 0,
+        last_epoch: int = -1,
+    ) -> None:
+        super().__init__(optimizer, upper_bound, max_iter, infimum_lr, warmup_epochs, last_epoch)
 
 
 class ExpHyperbolicLR(_HyperbolicScheduler):
@@ -226,3 +375,14 @@ class ExpHyperbolicLR(_HyperbolicScheduler):
 
     _value = staticmethod(exp_hyperbolic_value)
     _exponential = True
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        upper_bound: float = 1000,
+        max_iter: int = 100,
+        infimum_lr: float | Sequence[float] = 1e-6,
+        warmup_epochs: int = 0,
+        last_epoch: int = -1,
+    ) -> None:
+        super().__init__(optimizer, upper_bound, max_iter, infimum_lr, warmup_epochs, last_epoch)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from numbers import Integral, Real
+from typing import TypeGuard
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -38,11 +39,15 @@ __all__ = ["exp_hyperbolic_lr", "hyperbola", "hyperbolic_lr"]
 # --------------------------------------------------------------------------------------------
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 def _check_finite_number(name: str, value: object) -> float:
+    # A 0-d tensor or numpy array (say an lr read back from a tensor) counts as its number.
+    item = getattr(value, "item", None)
+    if getattr(value, "ndim", None) == 0 and callable(item):
+        value = item()
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
@@ -123,8 +128,10 @@ def schedule_position(
     """
     # This runs on every step(): conditional expressions instead of min()/max(), and h(taken) -
     # h(0) written out rather than through hyperbola(), keep it within 1.2x of cosine's get_lr.
+    if step < 0:  # before the first step: the schedule's start
+        step = 0
     if step < warmup_epochs:
-        return True, (step if step > 0 else 0) / warmup_epochs
+        return True, step / warmup_epochs
     budget = max_iter - warmup_epochs
     taken = (step if step < max_iter else max_iter) - warmup_epochs
     if taken < 0:  # only for a negative step without warmup
@@ -150,7 +157,7 @@ def exp_hyperbolic_value(
     """ExpHyperbolicLR at a :func:`schedule_position`: the hyperbola applied to ``log(lr)``."""
     if in_warmup:
         return _warmup_value(init_lr, infimum_lr, position)
-    return init_lr * (init_lr / infimum_lr) ** position
+    return init_lr * float((init_lr / infimum_lr) ** position)
 
 
 ValueFunction = Callable[[float, float, bool, float], float]

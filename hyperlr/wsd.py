@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
 
-from .schedulers import check_initial_lrs, per_group_infima
+from .schedulers import ChainableScheduler, _lr_value, check_initial_lrs, per_group_infima
 from .schedules import _is_int
 
 __all__ = ["WarmupStableDecayLR"]
 
 
-class WarmupStableDecayLR(LRScheduler):
+class WarmupStableDecayLR(ChainableScheduler):
     r"""Linear warmup, a long constant plateau, then a short linear decay to ``infimum_lr``.
 
     After :math:`n` calls to :meth:`step`, a param group with initial lr :math:`\eta_0` holds
@@ -30,7 +29,9 @@ class WarmupStableDecayLR(LRScheduler):
     where :math:`N` is ``total_steps``, :math:`W` is ``warmup_steps``, :math:`D` is
     ``decay_steps`` and :math:`\eta_{inf}` is ``infimum_lr``. Only the decay phase knows the
     budget: a run can be extended by moving the start of the decay, which is why this schedule is
-    used when the budget is not known in advance.
+    used when the budget is not known in advance. ``step()`` is chainable (see
+    :class:`hyperlr.schedulers.ChainableScheduler`); with the default ``infimum_lr=0`` the first
+    warmup factor and the end of the decay are 0, so chain it with ``infimum_lr > 0``.
 
     Args:
         optimizer: the wrapped optimizer; each param group decays from its own lr.
@@ -77,10 +78,11 @@ class WarmupStableDecayLR(LRScheduler):
         self.warmup_steps = int(warmup_steps)
         self.decay_steps = int(decay_steps)
         super().__init__(optimizer, last_epoch)
+        self._record_constructed_lrs()
 
-    def _fraction(self) -> float:
+    def _fraction(self, n: int) -> float:
         """Where every group's lr sits between its infimum (0) and its initial lr (1)."""
-        n = max(self.last_epoch, 0)
+        n = max(n, 0)
         if n < self.warmup_steps:
             return n / self.warmup_steps
         decay_start = self.total_steps - self.decay_steps
@@ -88,16 +90,20 @@ class WarmupStableDecayLR(LRScheduler):
             return 1.0
         return max(0.0, 1.0 - (n - decay_start) / self.decay_steps)
 
-    def _closed_form(self) -> list[float]:
-        fraction = self._fraction()
+    def _closed_form_at(self, step: int) -> list[float]:
+        fraction = self._fraction(step)
         return [
-            infimum + (float(base_lr) - infimum) * fraction
+            infimum + (_lr_value(base_lr) - infimum) * fraction
             for base_lr, infimum in zip(self.base_lrs, self.infimum_lrs, strict=True)
         ]
 
-    def get_lr(self) -> list[float]:  # type: ignore[override]
-        """The lr of every param group at ``last_epoch``, in closed form."""
-        return self._closed_form()
-
-    def _get_closed_form_lr(self) -> list[float]:
-        return self._closed_form()
+    def _settings(self) -> dict[str, object]:
+        infima: float | list[float] = self.infimum_lrs
+        if len(set(self.infimum_lrs)) == 1:
+            infima = self.infimum_lrs[0]
+        return {
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "decay_steps": self.decay_steps,
+            "infimum_lr": infima,
+        }

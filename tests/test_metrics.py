@@ -414,3 +414,51 @@ def test_power_fit_rejects_bad_input():
         power_fit([50, 50, 50], [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match=r"values must be finite; values\[1\] = inf"):
         power_fit(BUDGETS, [1.0, np.inf, 2.0, 3.0])
+
+
+# ---------------------------------------------------------------------------- p-value, no scipy
+
+
+def test_power_fit_needs_no_scipy(monkeypatch):
+    # With scipy made unimportable, power_fit still gives the p-value scipy gives.
+    import sys
+
+    rng = np.random.default_rng(3)
+    values = 0.3 * BUDGETS**-0.8 * np.exp(rng.normal(0, 0.3, BUDGETS.size))
+    expected = power_fit(BUDGETS, values).p_value
+    monkeypatch.setitem(sys.modules, "scipy", None)
+    monkeypatch.setitem(sys.modules, "scipy.stats", None)
+    assert power_fit(BUDGETS, values).p_value == expected
+    reference = stats.linregress(np.log(BUDGETS), np.log(values)).pvalue
+    assert expected == pytest.approx(reference, rel=1e-10)
+
+
+@pytest.mark.parametrize("dof", [1, 2, 3, 7.5, 30, 400])
+@pytest.mark.parametrize("t", [0.0, 0.01, 0.7, -1.3, 2.5, 12.0, -80.0])
+def test_student_t_p_value_against_scipy(t, dof):
+    from hyperlr.metrics import student_t_two_sided_p
+
+    expected = 2.0 * stats.t.sf(abs(t), dof)
+    assert student_t_two_sided_p(t, dof) == pytest.approx(expected, rel=1e-11, abs=1e-300)
+
+
+@pytest.mark.parametrize("a,b", [(0.5, 0.5), (1.0, 0.5), (3.7, 12.0), (50.0, 0.5), (200.0, 300.0)])
+@pytest.mark.parametrize("x", [0.0, 1e-8, 0.1, 0.45, 0.9, 0.999999, 1.0])
+def test_regularized_incomplete_beta_against_scipy(a, b, x):
+    from scipy import special
+
+    from hyperlr.metrics import regularized_incomplete_beta
+
+    assert regularized_incomplete_beta(a, b, x) == pytest.approx(
+        special.betainc(a, b, x), rel=1e-11, abs=1e-300
+    )
+
+
+def test_student_t_p_value_by_hand():
+    # dof = 1 is the Cauchy distribution: P(|T| >= t) = 1 - 2 atan(t) / pi; dof = 2 has
+    # P(|T| >= t) = 1 - t / sqrt(2 + t^2).
+    from hyperlr.metrics import student_t_two_sided_p
+
+    for t in (0.3, 1.0, 4.0):
+        assert student_t_two_sided_p(t, 1) == pytest.approx(1 - 2 * math.atan(t) / math.pi)
+        assert student_t_two_sided_p(t, 2) == pytest.approx(1 - t / math.sqrt(2 + t * t))

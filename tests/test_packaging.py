@@ -106,3 +106,55 @@ def test_the_schedulers_work_without_the_laboratorys_packages():
     assert float(lines["lr"]) == pytest.approx(1e-3)  # N = U: the budget ends at the infimum
     assert lines["loaded"] == "[]"
     assert "pip install 'hyperlr[lab]'" in lines["error"]
+
+
+def _source_version() -> str:
+    """``__version__`` as written in hyperlr/__init__.py, read without importing it."""
+    import ast
+
+    tree = ast.parse((ROOT / "hyperlr" / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "__version__":
+            return str(ast.literal_eval(node.value))
+    raise AssertionError("hyperlr/__init__.py sets no __version__")
+
+
+def test_the_version_has_one_source():
+    import hyperlr
+
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject
+    assert 'version = { attr = "hyperlr.__version__" }' in pyproject
+    assert "\nversion =" not in pyproject.split("[project]")[1].split("\n[")[0]
+    assert hyperlr.__version__ == _source_version()
+    assert f"## [{_source_version()}]" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_the_wheel_is_typed_and_carries_the_version(dist):
+    version = _source_version()
+    wheels = sorted(p.name for p in dist.glob("*.whl"))
+    assert wheels == [f"hyperlr-{version}-py3-none-any.whl"]
+    assert (dist / f"hyperlr-{version}.tar.gz").is_file()
+    with zipfile.ZipFile(dist / wheels[0]) as archive:
+        names = archive.namelist()
+        metadata_file = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        metadata = Parser().parsestr(archive.read(metadata_file).decode())
+    assert "hyperlr/py.typed" in names
+    assert metadata["Version"] == version
+
+
+def test_the_release_workflow_checks_then_publishes_with_trusted_publishing():
+    workflow = (ROOT / ".github" / "workflows" / "release.yml").read_text()
+    for needed in (
+        'tags: ["v*"]',
+        "python -m build",
+        "twine check --strict",
+        "release_smoke.py",
+        "mypy --strict",
+        "pypa/gh-action-pypi-publish@release/v1",
+        "id-token: write",
+        "name: pypi",
+        "needs: [build, smoke]",
+    ):
+        assert needed in workflow, needed
+    assert "password" not in workflow and "PYPI_TOKEN" not in workflow
