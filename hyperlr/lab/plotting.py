@@ -87,7 +87,7 @@ class _LogSteps(mpl.ticker.Locator):
         return ticks
 
 
-def _log_ticks(axis) -> None:
+def log_ticks(axis) -> None:
     """A log scale labelled at 1, 2, 5 (or finer) times each power of ten, as plain numbers
     where they are short, so that a range narrower than a decade still shows four labels."""
     axis.axes.set_yscale("log") if axis.axis_name == "y" else axis.axes.set_xscale("log")
@@ -136,7 +136,7 @@ def plot_budget_curves(
             ax.fill_between(group["epoch"], group["min"], group["max"], color=color, alpha=0.15)
         ax.set_title(scheduler)
         if log_y:
-            _log_ticks(ax.yaxis)
+            log_ticks(ax.yaxis)
     if ylim is not None:
         axes.flat[0].set_ylim(*ylim)
     used = np.arange(axes.size).reshape(axes.shape) < len(schedulers)
@@ -215,7 +215,7 @@ def _final_panels(finals: pd.DataFrame, ylabel: str, log_y: bool, columns: int =
         ax.set_xscale("log")
     for ax in axes.flat[: len(schedulers)]:
         if log_y:
-            _log_ticks(ax.yaxis)
+            log_ticks(ax.yaxis)
         ax.set_ylim(*limits)
         ax.set_xticks(budgets, [str(b) for b in budgets])
         ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
@@ -293,7 +293,7 @@ def plot_final_vs_budget(
             ax.plot(grid, power_fit(group["budget"], group["mean"]).predict(grid), color=color)
     ax.set_xscale("log")
     if log_y:
-        _log_ticks(ax.yaxis)
+        log_ticks(ax.yaxis)
     ax.set_xticks(budgets, [str(b) for b in budgets])
     ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
     ax.set(xlabel="budget N (epochs)", ylabel=ylabel)
