@@ -202,3 +202,28 @@ def test_verdict_maps_one_row_per_task_and_schedule():
     for column in ("beta", "beta_low", "beta_high", "regret_2x", "regret_4x",
                    "sqrt_regret_2x", "sqrt_regret_4x", "all_inside"):
         assert column in table
+
+
+def test_chapter_tiny_rerun_trains_then_trains_nothing(tmp_path):
+    from pathlib import Path
+
+    import papermill as pm
+
+    chapters = Path(__file__).resolve().parents[1] / "chapters"
+    results = tmp_path / "maps"
+    tiny = {
+        "tasks": ["sequence"], "schedules": ["C", "SF"], "seeds": [0, 1], "indices": [-1, 0, 1],
+        "max_extensions": 0, "budgets": {"sequence": [2, 4]}, "n_boot": 20,
+        "settings": {"sequence": {"train_subset": 64, "val_subset": 32, "batch_size": 32,
+                                  "model_options": {"hidden_size": 8, "num_layers": 1}}},
+        "train_missing": True, "results_dir": str(results), "device": "cpu",
+    }
+    stamps = []
+    for i in range(2):
+        pm.execute_notebook(str(chapters / "11_does_the_best_learning_rate_move.ipynb"),
+                            str(tmp_path / f"out{i}.ipynb"), parameters=tiny,
+                            cwd=str(chapters), kernel_name="python3", progress_bar=False)
+        stamps.append({p.name: p.stat().st_mtime_ns for p in (results / "sequence").glob("*.json")})
+    # C: 3 rates x 2 budgets x 2 seeds; SF: 3 rates x 2 seeds at the longest budget only
+    assert len(stamps[0]) == 3 * 2 * 2 + 3 * 2
+    assert stamps[1] == stamps[0]  # the identical rerun trained and rewrote nothing
