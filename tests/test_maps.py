@@ -227,3 +227,14 @@ def test_chapter_tiny_rerun_trains_then_trains_nothing(tmp_path):
     # C: 3 rates x 2 budgets x 2 seeds; SF: 3 rates x 2 seeds at the longest budget only
     assert len(stamps[0]) == 3 * 2 * 2 + 3 * 2
     assert stamps[1] == stamps[0]  # the identical rerun trained and rewrote nothing
+
+
+def test_a_partial_map_is_analysed_without_error():
+    # An unfinished map: C run at the longest budget only, at 3 rates, for one seed.
+    task = MAP_TASKS["sequence"]
+    runs = [fake_run(c) for c in map_configs(task, "C", [0, 1, 2], [0], budgets=[20])]
+    frame = map_frame(runs, task.budgets)
+    optima = optimum_table(frame, n_boot=5)
+    assert len(optima) == 1 and optima["budget"].tolist() == [20]
+    assert np.isnan(exponent_table(frame, n_boot=5)["beta"]).all()
+    assert np.isnan(regret_table(frame, n_boot=5)["regret"]).all()

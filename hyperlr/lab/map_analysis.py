@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 _LEVEL = 0.95
+#: The grid optimum of a budget without finite losses.
+_NONE = -(10**9)
 
 
 def map_summary(frame: pd.DataFrame) -> pd.DataFrame:
@@ -92,7 +94,7 @@ def fit_optimum(indices: Sequence[int], means: Sequence[float]) -> tuple[float, 
     if len(indices) == 0 or len(indices) != len(means):
         raise ValueError("indices, means: must be non-empty and of equal length")
     if not np.isfinite(means).any():
-        return math.nan, -10**9
+        return math.nan, _NONE
     m = int(np.argmin(means))
     x = np.log(GRID_CENTRE) + indices * math.log(2.0) / 2
     best = int(indices[m])
@@ -130,6 +132,10 @@ def _optima(indices: np.ndarray, cube: np.ndarray) -> tuple[np.ndarray, np.ndarr
     logs, grid = [], []
     for losses in cube:
         present = ~np.all(np.isnan(losses), axis=0)  # indices run at this budget
+        if not present.any():  # a budget not (yet) run for this schedule
+            logs.append(math.nan)
+            grid.append(_NONE)
+            continue
         means = _means(np.where(np.isnan(losses), np.inf, losses))
         log_opt, best = fit_optimum(indices[present], means[present])
         logs.append(log_opt)
@@ -171,7 +177,8 @@ def optimum_table(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.
                 "schedule": name, "budget": int(budget), "gamma_star": math.exp(logs[i]),
                 "gamma_low": math.exp(low) if math.isfinite(low) else math.nan,
                 "gamma_high": math.exp(high) if math.isfinite(high) else math.nan,
-                "grid_best": grid_rate(int(grid[i])), "best_index": int(grid[i]),
+                "grid_best": grid_rate(int(grid[i])) if grid[i] != _NONE else math.nan,
+                "best_index": int(grid[i]),
                 "inside": bool(len(present) and present.min() < grid[i] < present.max()),
                 "seeds": len(seeds),
             })
