@@ -37,38 +37,16 @@ def test_a_user_script_passes_mypy_strict(tmp_path):
     # This checkout's hyperlr (MYPYPATH wins over the installed copy); torch and numpy from
     # the interpreter running the tests.
     env = {**os.environ, "MYPYPATH": str(ROOT)}
-    done = subprocess.run(
-        [
-            *mypy,
-            "--strict",
-            "--python-executable",
-            sys.executable,
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            str(script),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+
+    def check() -> subprocess.CompletedProcess[str]:
+        command = [*mypy, "--strict", "--python-executable", sys.executable]
+        command += ["--cache-dir", str(tmp_path / "cache"), str(script)]
+        return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+
+    done = check()
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Success" in done.stdout
     # A type error in the same script is caught, so the check is not vacuous.
     script.write_text(script.read_text() + "\nwrong: int = hyperlr.__version__\n")
-    done = subprocess.run(
-        [
-            *mypy,
-            "--strict",
-            "--python-executable",
-            sys.executable,
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            str(script),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    done = check()
     assert done.returncode == 1 and "Incompatible types in assignment" in done.stdout
