@@ -7,7 +7,7 @@ import pytest
 
 from hyperlr.lab.models import make_model
 from hyperlr.lab.results import runs_to_frame
-from hyperlr.lab.scale import PAPER_SCALES, PaperScale, scale_table
+from hyperlr.lab.scale import PAPER_SCALES, PaperScale, rerun_cost, scale_table
 from hyperlr.lab.train import RunConfig, RunResult, load_data
 
 
@@ -80,3 +80,21 @@ def test_the_operator_networks_have_the_papers_sizes_and_one_update_per_epoch():
         paper = PAPER_SCALES[name]
         assert paper.parameters == sum(p.numel() for p in MODELS[name].cls().parameters())
         assert paper.updates_per_epoch == 1 and paper.train_examples == 8_000
+
+
+def test_a_reruns_cost_from_the_measured_seconds_per_update():
+    paper = PaperScale(
+        "a paper", train_examples=1000, batch_size=100, longest_budget=30, parameters=10_000
+    )
+    frame = _frame()  # runs of 2 and 3 epochs, 1 s each, ceil(100 / 32) = 4 updates per epoch
+    cost = rerun_cost(frame, budgets=[10, 20], seeds=2, schedulers=3, paper=paper)
+    seconds = (1 / 8 + 1 / 12) / 2
+    assert cost.runs == 2 * 2 * 3
+    assert cost.updates == (10 + 20) * 2 * 3 * 10  # the paper's 10 updates per epoch
+    assert cost.seconds_per_update == pytest.approx(seconds)
+    assert cost.lower_bound_hours == pytest.approx(1800 * seconds / 3600)
+    ours = scale_table(frame, paper).loc["model parameters", "ours"]
+    # 100 examples per update in the paper against 25 in ours, and 10,000 parameters.
+    assert cost.scaled_hours == pytest.approx(cost.lower_bound_hours * 10_000 / ours * 4)
+    with pytest.raises(ValueError, match="seeds"):
+        rerun_cost(frame, budgets=[10], seeds=0, schedulers=1, paper=paper)

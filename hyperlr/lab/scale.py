@@ -25,7 +25,7 @@ from .models import make_model
 from .paper import BUDGETS
 from .sizes import data_shape
 
-__all__ = ["PAPER_SCALES", "PaperScale", "device_summary", "scale_table"]
+__all__ = ["PAPER_SCALES", "PaperScale", "RerunCost", "device_summary", "rerun_cost", "scale_table"]
 
 
 @dataclass(frozen=True)
@@ -189,3 +189,58 @@ def device_summary(runs: pd.DataFrame) -> str:
             label += f" ({' or '.join(map(str, numbers))} thread{plural})"
         parts.append(label)
     return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class RerunCost:
+    """What a paper-scale rerun would cost on the processor that made a study's runs.
+
+    Attributes:
+        runs: runs the rerun trains.
+        updates: optimizer updates over all of them.
+        seconds_per_update: the study's measured mean, each run's wall time (its share of a
+            group's) over its updates.
+        lower_bound_hours: ``updates * seconds_per_update``: the paper's models and batches are
+            larger than the study's, so the rerun takes at least this long on that processor.
+        scaled_hours: the same, times the ratio of parameters times examples per update (paper
+            over ours), a first-order estimate of the larger models' cost.
+        device: the processor, in words (:func:`device_summary`).
+    """
+
+    runs: int
+    updates: int
+    seconds_per_update: float
+    lower_bound_hours: float
+    scaled_hours: float
+    device: str
+
+
+def rerun_cost(
+    runs: pd.DataFrame, budgets, seeds: int, schedulers: int, paper: PaperScale | None = None
+) -> RerunCost:
+    """The cost of rerunning a study at the paper's scale, from the study's measured speed.
+
+    Args:
+        runs: one task's runs, as for :func:`scale_table` (one row per run and epoch).
+        budgets: the rerun's budgets in epochs.
+        seeds, schedulers: how many seeds and schedules the rerun trains per budget.
+        paper: the experiment rerun; ``None``: :data:`PAPER_SCALES` by the runs' model.
+
+    Raises:
+        ValueError: as :func:`scale_table`, or a count below 1.
+    """
+    for name, value in (("seeds", seeds), ("schedulers", schedulers)):
+        if int(value) < 1:
+            raise ValueError(f"{name}: expected at least 1, got {value!r}")
+    table = scale_table(runs, paper)
+    per_epoch = int(table.loc["updates per epoch", "ours"])
+    per_run = runs.groupby("key")[["wall_time_s", "epochs"]].first()  # one row per run
+    seconds = float((per_run["wall_time_s"] / (per_run["epochs"] * per_epoch)).mean())
+    paper_per_epoch = int(table.loc["updates per epoch", "paper"])
+    count = len(list(budgets)) * int(seeds) * int(schedulers)
+    updates = sum(int(b) for b in budgets) * int(seeds) * int(schedulers) * paper_per_epoch
+    examples = table.loc["training examples"]
+    batch_ratio = (examples["paper"] / paper_per_epoch) / (examples["ours"] / per_epoch)
+    work_ratio = float(table.loc["model parameters", "paper / ours"]) * batch_ratio
+    hours = updates * seconds / 3600
+    return RerunCost(count, updates, seconds, hours, hours * work_ratio, device_summary(runs))
