@@ -8,7 +8,9 @@ book build never trains.
 from __future__ import annotations
 
 import ast
+import math
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -70,6 +72,40 @@ def snapshot(folder: Path) -> dict[str, int]:
     return {path.name: path.stat().st_mtime_ns for path in sorted(folder.glob("*.json"))}
 
 
+def html_outputs(cell: nbformat.NotebookNode) -> str:
+    return "".join(
+        output.get("data", {}).get("text/html", "") for output in cell.get("outputs", [])
+    )
+
+
+def table_cell(html: str, row: str) -> str:
+    """The first value cell of the row headed ``row`` in a pandas HTML table."""
+    found = re.search(rf">{re.escape(row)}</th>\s*<td[^>]*>\s*([^<]*?)\s*</td>", html)
+    assert found, f"no row {row!r} in the table"
+    return found.group(1)
+
+
+def check_rerun_report(notebook: nbformat.NotebookNode, parameters: dict) -> None:
+    """A rerun shows its own figures, glued values and scale, from its own parameters."""
+    last = notebook.cells[-1]
+    assert "remove-cell" in last.metadata.get("tags", [])  # the book drops it
+    images = [o for o in last.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) >= 3  # accuracy, loss and final-against-budget figures
+    values = html_outputs(last)
+    train, val = parameters["train_subset"], parameters["val_subset"]
+    assert table_cell(values, "image-longest") == str(max(parameters["budgets"]))
+    assert table_cell(values, "image-shortest") == str(min(parameters["budgets"]))
+    assert f"{train} training and {val} validation images" in table_cell(values, "image-scale")
+    # The scale table against the paper, from the rerun's runs (not the committed study).
+    scale = next(
+        html_outputs(c) for c in notebook.cells if "Scale against the paper" in html_outputs(c)
+    )
+    batch = default_parameters(IMAGE)["batch_size"]
+    assert table_cell(scale, "epochs (longest budget)") == str(max(parameters["budgets"]))
+    assert table_cell(scale, "training examples") == f"{train:,}"
+    assert table_cell(scale, "updates per epoch") == f"{math.ceil(train / batch):,}"
+
+
 def test_image_chapter_trains_stores_and_then_only_loads(tmp_path):
     results = tmp_path / "runs"
     first = run_chapter(IMAGE, tmp_path, results_dir=str(results), **TINY_IMAGE)
@@ -85,6 +121,7 @@ def test_image_chapter_trains_stores_and_then_only_loads(tmp_path):
 
     second = run_chapter(IMAGE, tmp_path, results_dir=str(results), **TINY_IMAGE)
     assert "14 runs: 14 stored, 0 to train" in stdout_of(second)
+    check_rerun_report(second, TINY_IMAGE)
     assert snapshot(results) == written  # nothing retrained, nothing rewritten
 
 
