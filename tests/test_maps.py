@@ -34,8 +34,12 @@ from hyperlr.lab.train import load_data, train_run
 TINY = MapTask(
     "tiny",
     "oscillator",
-    {"train_subset": 64, "val_subset": 32, "batch_size": 32,
-     "model_options": {"hidden_size": 8, "num_layers": 1}},
+    {
+        "train_subset": 64,
+        "val_subset": 32,
+        "batch_size": 32,
+        "model_options": {"hidden_size": 8, "num_layers": 1},
+    },
     (2, 4),
 )
 
@@ -57,8 +61,9 @@ def test_budget_free_run_is_a_prefix_of_a_longer_one(schedule):
 def test_budget_dependent_schedule_is_not_a_prefix():
     # The control: cosine's rate at epoch 2 depends on the budget, so the curves differ.
     data = load_data(replace(map_configs(TINY, "C", [0], [3], device="cpu")[0], epochs=2))
-    a, b = (train_run(c, data, progress=False)
-            for c in map_configs(TINY, "C", [0], [3], device="cpu"))
+    a, b = (
+        train_run(c, data, progress=False) for c in map_configs(TINY, "C", [0], [3], device="cpu")
+    )
     assert a.history["lr"][1] != b.history["lr"][1]
 
 
@@ -108,11 +113,22 @@ def fake_run(config: RunConfig, beta: float = BETA) -> RunResult:
         losses = [math.nan] * config.epochs
     return RunResult(
         config=config,
-        history={"epoch": list(budgets), "train_loss": losses, "val_loss": losses,
-                 "val_mae": losses, "lr": [config.lr] * config.epochs,
-                 "epoch_time_s": [0.0] * config.epochs},
-        wall_time_s=0.0, device="cpu", device_name="test", precision="float32",
-        dataset=config.dataset, dataset_source="synthetic", versions={}, finished_at="",
+        history={
+            "epoch": list(budgets),
+            "train_loss": losses,
+            "val_loss": losses,
+            "val_mae": losses,
+            "lr": [config.lr] * config.epochs,
+            "epoch_time_s": [0.0] * config.epochs,
+        },
+        wall_time_s=0.0,
+        device="cpu",
+        device_name="test",
+        precision="float32",
+        dataset=config.dataset,
+        dataset_source="synthetic",
+        versions={},
+        finished_at="",
     )
 
 
@@ -154,7 +170,8 @@ def test_optimum_exponent_and_regrets_of_a_known_map():
         assert regrets.loc[("C", factor), "sqrt_regret"] == pytest.approx(0.0, abs=1e-12)
         assert regrets.loc[("SF", factor), "regret"] == pytest.approx(0.0, abs=1e-12)
         assert regrets.loc[("SF", factor), "sqrt_regret"] == pytest.approx(
-            np.mean([(steps * step) ** 2 / (1 + 0.05 * s) for s in (0, 1, 2)]), rel=1e-4)
+            np.mean([(steps * step) ** 2 / (1 + 0.05 * s) for s in (0, 1, 2)]), rel=1e-4
+        )
         low, high = regrets.loc[("C", factor), ["regret_low", "regret_high"]]
         assert low <= expected <= high
 
@@ -187,8 +204,14 @@ def test_run_map_extends_the_grid_until_optima_are_inside(monkeypatch, tmp_path)
     monkeypatch.setattr(maps, "run_sweep", fake_sweep)
     # Start on indices 1..4: C's optimum moves from index 2 (T=5) to 0 (T=20), off the grid;
     # SF's stays at index 2, inside.
-    frame = run_map("sequence", tmp_path, schedules=["C", "SF"], indices=range(1, 5),
-                    seeds=[0, 1, 2], max_extensions=8)
+    frame = run_map(
+        "sequence",
+        tmp_path,
+        schedules=["C", "SF"],
+        indices=range(1, 5),
+        seeds=[0, 1, 2],
+        max_extensions=8,
+    )
     edges = edge_optima(frame)
     assert edges["edge"].eq("").all(), edges
     assert len(listed) > 1  # the grid did grow
@@ -199,8 +222,16 @@ def test_verdict_maps_one_row_per_task_and_schedule():
     table = verdict_maps({"sequence": synthetic_frame(), "image": pd.DataFrame()}, n_boot=20)
     assert set(table["task"]) == {"sequence"}
     assert set(table["schedule"]) == {"C", "SF"}
-    for column in ("beta", "beta_low", "beta_high", "regret_2x", "regret_4x",
-                   "sqrt_regret_2x", "sqrt_regret_4x", "all_inside"):
+    for column in (
+        "beta",
+        "beta_low",
+        "beta_high",
+        "regret_2x",
+        "regret_4x",
+        "sqrt_regret_2x",
+        "sqrt_regret_4x",
+        "all_inside",
+    ):
         assert column in table
 
 
@@ -212,17 +243,35 @@ def test_chapter_tiny_rerun_trains_then_trains_nothing(tmp_path):
     chapters = Path(__file__).resolve().parents[1] / "chapters"
     results = tmp_path / "maps"
     tiny = {
-        "tasks": ["sequence"], "schedules": ["C", "SF"], "seeds": [0, 1], "indices": [-1, 0, 1],
-        "max_extensions": 0, "budgets": {"sequence": [2, 4]}, "n_boot": 20,
-        "settings": {"sequence": {"train_subset": 64, "val_subset": 32, "batch_size": 32,
-                                  "model_options": {"hidden_size": 8, "num_layers": 1}}},
-        "train_missing": True, "results_dir": str(results), "device": "cpu",
+        "tasks": ["sequence"],
+        "schedules": ["C", "SF"],
+        "seeds": [0, 1],
+        "indices": [-1, 0, 1],
+        "max_extensions": 0,
+        "budgets": {"sequence": [2, 4]},
+        "n_boot": 20,
+        "settings": {
+            "sequence": {
+                "train_subset": 64,
+                "val_subset": 32,
+                "batch_size": 32,
+                "model_options": {"hidden_size": 8, "num_layers": 1},
+            }
+        },
+        "train_missing": True,
+        "results_dir": str(results),
+        "device": "cpu",
     }
     stamps = []
     for i in range(2):
-        pm.execute_notebook(str(chapters / "11_does_the_best_learning_rate_move.ipynb"),
-                            str(tmp_path / f"out{i}.ipynb"), parameters=tiny,
-                            cwd=str(chapters), kernel_name="python3", progress_bar=False)
+        pm.execute_notebook(
+            str(chapters / "11_does_the_best_learning_rate_move.ipynb"),
+            str(tmp_path / f"out{i}.ipynb"),
+            parameters=tiny,
+            cwd=str(chapters),
+            kernel_name="python3",
+            progress_bar=False,
+        )
         stamps.append({p.name: p.stat().st_mtime_ns for p in (results / "sequence").glob("*.json")})
     # C: 3 rates x 2 budgets x 2 seeds; SF: 3 rates x 2 seeds at the longest budget only
     assert len(stamps[0]) == 3 * 2 * 2 + 3 * 2

@@ -57,16 +57,25 @@ def map_summary(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (name, budget, index), group in frame.groupby(["schedule", "budget", "index"]):
         ok = group[~group["diverged"]]
-        row = {"schedule": name, "budget": int(budget), "index": int(index),
-               "lr": grid_rate(int(index)), "seeds": len(group),
-               "diverged": int(group["diverged"].sum())}
+        row = {
+            "schedule": name,
+            "budget": int(budget),
+            "index": int(index),
+            "lr": grid_rate(int(index)),
+            "seeds": len(group),
+            "diverged": int(group["diverged"].sum()),
+        }
         for column in ("val_loss", "val_metric"):
             values = ok[column].to_numpy(float)
             mean = float(values.mean()) if len(values) else math.nan
             half = (
-                float(stats.t.ppf(0.5 + _LEVEL / 2, len(values) - 1)
-                      * values.std(ddof=1) / math.sqrt(len(values)))
-                if len(values) > 1 else math.nan
+                float(
+                    stats.t.ppf(0.5 + _LEVEL / 2, len(values) - 1)
+                    * values.std(ddof=1)
+                    / math.sqrt(len(values))
+                )
+                if len(values) > 1
+                else math.nan
             )
             row[column] = mean
             row[f"{column}_low"] = mean - half
@@ -168,20 +177,25 @@ def optimum_table(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.
     rows = []
     for name, (budgets, indices, seeds, cube) in _cube(frame).items():
         logs, grid = _optima(indices, cube)
-        boots = np.array([_optima(indices, cube[:, draw])[0]
-                          for draw in _resamples(len(seeds), n_boot, seed)])
+        boots = np.array(
+            [_optima(indices, cube[:, draw])[0] for draw in _resamples(len(seeds), n_boot, seed)]
+        )
         for i, budget in enumerate(budgets):
             present = indices[~np.all(np.isnan(cube[i]), axis=0)]
             low, high = _interval(boots[:, i])
-            rows.append({
-                "schedule": name, "budget": int(budget), "gamma_star": math.exp(logs[i]),
-                "gamma_low": math.exp(low) if math.isfinite(low) else math.nan,
-                "gamma_high": math.exp(high) if math.isfinite(high) else math.nan,
-                "grid_best": grid_rate(int(grid[i])) if grid[i] != _NONE else math.nan,
-                "best_index": int(grid[i]),
-                "inside": bool(len(present) and present.min() < grid[i] < present.max()),
-                "seeds": len(seeds),
-            })
+            rows.append(
+                {
+                    "schedule": name,
+                    "budget": int(budget),
+                    "gamma_star": math.exp(logs[i]),
+                    "gamma_low": math.exp(low) if math.isfinite(low) else math.nan,
+                    "gamma_high": math.exp(high) if math.isfinite(high) else math.nan,
+                    "grid_best": grid_rate(int(grid[i])) if grid[i] != _NONE else math.nan,
+                    "best_index": int(grid[i]),
+                    "inside": bool(len(present) and present.min() < grid[i] < present.max()),
+                    "seeds": len(seeds),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -191,11 +205,23 @@ def exponent_table(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd
     rows = []
     for name, (budgets, indices, seeds, cube) in _cube(frame).items():
         beta = _slope(budgets, _optima(indices, cube)[0])
-        boots = np.array([_slope(budgets, _optima(indices, cube[:, draw])[0])
-                          for draw in _resamples(len(seeds), n_boot, seed)])
+        boots = np.array(
+            [
+                _slope(budgets, _optima(indices, cube[:, draw])[0])
+                for draw in _resamples(len(seeds), n_boot, seed)
+            ]
+        )
         low, high = _interval(boots)
-        rows.append({"schedule": name, "beta": beta, "beta_low": low, "beta_high": high,
-                     "budgets": len(budgets), "seeds": len(seeds)})
+        rows.append(
+            {
+                "schedule": name,
+                "beta": beta,
+                "beta_low": low,
+                "beta_high": high,
+                "budgets": len(budgets),
+                "seeds": len(seeds),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -266,7 +292,8 @@ def verdict_maps(
         wide.columns = [f"{name}_{factor}x" for name, factor in wide.columns]
         inside = optimum_table(frame, n_boot=1, seed=seed).groupby("schedule")["inside"].all()
         table = exps.merge(wide.reset_index(), on="schedule").merge(
-            inside.rename("all_inside").reset_index(), on="schedule")
+            inside.rename("all_inside").reset_index(), on="schedule"
+        )
         table.insert(0, "task", task)
         tables.append(table)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

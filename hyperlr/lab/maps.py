@@ -233,8 +233,19 @@ def map_frame(runs: Iterable[RunResult], budgets: Sequence[int]) -> pd.DataFrame
                     "wall_time_s": run.wall_time_s,
                 }
             )
-    columns = ["schedule", "budget", "lr", "index", "seed", "val_loss", "val_metric", "metric",
-               "diverged", "trained_epochs", "wall_time_s"]
+    columns = [
+        "schedule",
+        "budget",
+        "lr",
+        "index",
+        "seed",
+        "val_loss",
+        "val_metric",
+        "metric",
+        "diverged",
+        "trained_epochs",
+        "wall_time_s",
+    ]
     frame = pd.DataFrame(rows, columns=columns)
     # A budget-free run read at its own budget may also exist as a run of that budget: keep one.
     return frame.drop_duplicates(["schedule", "budget", "index", "seed"]).reset_index(drop=True)
@@ -243,6 +254,7 @@ def map_frame(runs: Iterable[RunResult], budgets: Sequence[int]) -> pd.DataFrame
 def grid_scores(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (schedule, budget, index): the mean loss over the seeds that did not diverge, or
     ``inf`` where half the seeds or more diverged (such a rate is never a grid optimum)."""
+
     def score(group: pd.DataFrame) -> float:
         ok = group.loc[~group["diverged"], "val_loss"]
         return float(ok.mean()) if 2 * len(ok) > len(group) else math.inf
@@ -263,8 +275,16 @@ def edge_optima(frame: pd.DataFrame) -> pd.DataFrame:
         best = int(group.loc[group["score"].idxmin(), "index"])
         low, high = int(group["index"].min()), int(group["index"].max())
         side = "low" if best == low else "high" if best == high else ""
-        rows.append({"schedule": name, "budget": budget, "low": low, "high": high,
-                     "best": best, "edge": side})
+        rows.append(
+            {
+                "schedule": name,
+                "budget": budget,
+                "low": low,
+                "high": high,
+                "best": best,
+                "edge": side,
+            }
+        )
     return pd.DataFrame(rows, columns=["schedule", "budget", "low", "high", "best", "edge"])
 
 
@@ -324,8 +344,7 @@ def run_map(
         configs = [
             config
             for name in schedules
-            for config in map_configs(task, name, grid[name], seeds, budgets=budgets,
-                                      device=device)
+            for config in map_configs(task, name, grid[name], seeds, budgets=budgets, device=device)
         ]
         say(f"{task.name}: round {round_}, {len(configs)} runs listed")
         runs = run_sweep(configs, results_dir, progress=progress, group_size=group_size)
@@ -382,9 +401,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     for name in args.tasks:
         began = time.time()
-        frame = run_map(name, os.path.join(args.results, name), seeds=args.seeds,
-                        schedules=args.schedules, max_extensions=args.max_extensions,
-                        log=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
+        frame = run_map(
+            name,
+            os.path.join(args.results, name),
+            seeds=args.seeds,
+            schedules=args.schedules,
+            max_extensions=args.max_extensions,
+            log=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True),
+        )
         print(f"{name}: {len(frame)} map points in {time.time() - began:.0f} s", flush=True)
 
 
