@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from numbers import Real
@@ -91,7 +91,7 @@ def _rates(lrs: ArrayLike, name: str = "lrs") -> np.ndarray:
 
 
 def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < math.inf:
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < float(value) < math.inf:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
 
@@ -262,19 +262,21 @@ def _runs(rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rates[starts], counts
 
 
-def _advance(m: np.ndarray, eta: np.ndarray, count: int, h: np.ndarray, sigma2: float):
+def _advance(
+    m: np.ndarray, eta: np.ndarray, count: int, h: np.ndarray, sigma2: float
+) -> np.ndarray:
     """``count`` exact NQM steps at rates ``eta`` (shape (G, 1)) from moments ``m`` (G, d)."""
     step = eta * h
     r = (1.0 - step) ** 2
     if count == 1:
-        return r * m + eta * step * sigma2
+        return np.asarray(r * m + eta * step * sigma2)
     rc = r**count
     denominator = 1.0 - r
     # sum_{j < count} r^j; where r is 1 (a rate of 0 or 2/h) it is count.
     geometric = np.divide(
         1.0 - rc, denominator, out=np.full_like(r, count), where=np.abs(denominator) > 1e-12
     )
-    return rc * m + eta * step * sigma2 * geometric
+    return np.asarray(rc * m + eta * step * sigma2 * geometric)
 
 
 def _nqm_losses(shape: np.ndarray, gammas: np.ndarray, model: NQM) -> np.ndarray:
@@ -284,7 +286,7 @@ def _nqm_losses(shape: np.ndarray, gammas: np.ndarray, model: NQM) -> np.ndarray
     values, counts = _runs(shape)
     for value, count in zip(values, counts, strict=True):
         m = _advance(m, gammas[:, None] * value, int(count), h, model.sigma2)
-    return 0.5 * m @ h
+    return np.asarray(0.5 * m @ h)
 
 
 def nqm_loss(lrs: ArrayLike, regime: str | NQM = "easy") -> float:
@@ -358,7 +360,7 @@ def _sf_losses(
         if t in wanted:
             out[t] = 0.5 * np.sum(h * xx, axis=1)
     if record is None:
-        return out[steps]
+        return np.asarray(out[steps])
     return np.stack([out[t] for t in record])
 
 
@@ -386,7 +388,9 @@ def _parabola(grid: np.ndarray, values: np.ndarray, k: int) -> float | None:
     return float(np.exp(np.clip(x[1] - (y[2] - y[0]) / (2 * spacing) / curvature, x[0], x[2])))
 
 
-def _minimise_log(evaluate, high: float, points: int = 9, rounds: int = 4) -> tuple[float, float]:
+def _minimise_log(
+    evaluate: Callable[[np.ndarray], np.ndarray], high: float, points: int = 9, rounds: int = 4
+) -> tuple[float, float]:
     """Minimise a function of the base rate below ``high``: a log grid of ``points`` over four
     decades (moved down while the lowest point is best), then ``rounds - 1`` grids between the
     best point's neighbours, then a parabola in log rate through the three best points."""
@@ -449,7 +453,12 @@ _DURATION_SETTINGS = ("upper_bound",)
 
 @lru_cache(maxsize=4096)
 def _registry_lrs(
-    code: str, budget: int, steps_per_epoch: int, base_lr: float, per_step: bool, items: tuple
+    code: str,
+    budget: int,
+    steps_per_epoch: int,
+    base_lr: float,
+    per_step: bool,
+    items: tuple[tuple[str, Any], ...],
 ) -> np.ndarray:
     import torch
 
@@ -533,7 +542,7 @@ def schedule_lrs(
 #: ``upper_bound`` is in units of the paper's budgets and multiplied by ``time_scale``; E's
 #: per-epoch ``gamma`` is raised to ``1 / time_scale``. Floors are absolute, read against
 #: :data:`REFERENCE_LR`.
-PAPER_GRIDS: dict[str, dict[str, tuple]] = {
+PAPER_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
     "N": {},
     "L": {},
     "SF": {},
@@ -546,7 +555,9 @@ PAPER_GRIDS: dict[str, dict[str, tuple]] = {
 }
 
 
-def _settings_grid(name: str, grids: Mapping[str, Mapping], time_scale: float) -> list[dict]:
+def _settings_grid(
+    name: str, grids: Mapping[str, Mapping[str, Any]], time_scale: float
+) -> list[dict[str, Any]]:
     if name not in grids:
         raise ValueError(f"no search grid for {name!r}; grids for: {', '.join(grids)}")
     grid = grids[name]
@@ -573,10 +584,10 @@ class TransferRow:
     schedule: str
     budget: int
     rate: float
-    settings: dict
+    settings: dict[str, Any]
     loss: float
     retuned_rate: float
-    retuned_settings: dict
+    retuned_settings: dict[str, Any]
     retuned_loss: float
     regret: float
     envelope: float
@@ -610,7 +621,7 @@ class _Model:
             raise ValueError(f"model must be one of {', '.join(MODELS)} or an NQM, got {model!r}")
         self.convex = model == "convex"
         self.name = model if isinstance(model, str) else "custom NQM"
-        self.nqm = None if self.convex else _nqm(model)
+        self.nqm = _nqm("easy" if self.convex else model)  # unused by the convex bound
         self.D, self.G = D, G
         self.sf_optima: dict[int, tuple[float, float]] = {}
 
@@ -651,8 +662,8 @@ def transfer(
     budgets: Sequence[int] = (50, 100, 150, 200),
     steps_per_epoch: int = 1,
     time_scale: float = 1.0,
-    grids: Mapping[str, Mapping] | None = None,
-    fixed: Mapping[str, Mapping] | None = None,
+    grids: Mapping[str, Mapping[str, Any]] | None = None,
+    fixed: Mapping[str, Mapping[str, Any]] | None = None,
     per_step: bool = False,
     D: float = 1.0,
     G: float = 1.0,
@@ -704,30 +715,32 @@ def transfer(
         if name.endswith(SQRT_RULE) and base_of(name) == "SF":
             raise ValueError("the square-root rule applies to registry schedules, not SF")
 
-    def shape(name: str, budget: int, settings: dict) -> np.ndarray:
+    def shape(name: str, budget: int, settings: dict[str, Any]) -> np.ndarray:
         rates = schedule_lrs(
             name, budget, steps_per_epoch, base_lr=REFERENCE_LR, per_step=per_step, **settings
         )
         return rates / REFERENCE_LR
 
-    optima: dict[tuple, tuple[float, float]] = {}
+    optima: dict[tuple[Any, ...], tuple[float, float]] = {}
 
-    def optimum(name: str, budget: int, settings: dict) -> tuple[float, float]:
+    def optimum(name: str, budget: int, settings: dict[str, Any]) -> tuple[float, float]:
         key = (name, budget, tuple(sorted(settings.items())))
         if key not in optima:
             optima[key] = evaluator.optimum(name, shape(name, budget, settings))
         return optima[key]
 
-    def candidates(name: str) -> list[dict]:
+    def candidates(name: str) -> list[dict[str, Any]]:
         combos = _settings_grid(name, grids, time_scale)
         return [{**combo, **fixed.get(name, {})} for combo in combos]
 
-    def best(name: str, budget: int) -> tuple[float, dict, float]:
-        found = None
+    def best(name: str, budget: int) -> tuple[float, dict[str, Any], float]:
+        found: tuple[float, dict[str, Any], float] | None = None
         for settings in candidates(name):
             rate, loss = optimum(name, budget, settings)
             if found is None or loss < found[2]:
                 found = (rate, settings, loss)
+        if found is None:
+            raise ValueError(f"grids: no settings to try for {name!r}")
         return found
 
     if "SF" in map(base_of, schedules):
