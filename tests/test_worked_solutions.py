@@ -167,7 +167,8 @@ def test_solution_runs(notebook, number, blocks, settings, namespaces, tmp_path,
 
 def test_every_chapter_has_solutions():
     """The extraction finds the solutions (a changed admonition title would skip them all)."""
-    counts = {nb.name[:2]: len(solutions(nb)) for nb in NOTEBOOKS}
+    # Every chapter with an exercises section has its worked solutions.
+    counts = {nb.name[:2]: len(solutions(nb)) for nb in NOTEBOOKS if "## Exercises" in nb.read_text()}
     assert all(counts[k] >= 3 for k in counts), counts
     assert sum(1 for case in CASES) >= 15
 
