@@ -96,3 +96,18 @@ def test_predicted_exponents():
     exponents = table.set_index("scheduler")["exponent"]
     assert exponents["SF"] == pytest.approx(-0.5)
     assert -0.6 < exponents["C"] < -0.3
+
+
+def test_book_tasks_read_no_data(monkeypatch):
+    """The studies' steps per epoch come from their runs' settings, never from a data set."""
+    from hyperlr.lab import data, theory_summary
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("book_tasks read a data set")
+
+    monkeypatch.setattr(data, "load_dataset", refuse)
+    monkeypatch.setattr(theory_summary, "load_dataset", refuse, raising=False)  # a direct import
+    tasks = theory_summary.book_tasks()
+    image = tasks.set_index("task").loc["image"]
+    # Chapter 5's committed study: 6,000 Fashion-MNIST images in batches of 128.
+    assert image["n_train"] == 6000 and image["steps_per_epoch"] == 47
