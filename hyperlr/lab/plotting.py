@@ -173,6 +173,12 @@ def _final_panels(finals: pd.DataFrame, ylabel: str, log_y: bool, columns: int =
     from ..metrics import power_fit
 
     schedulers = list(dict.fromkeys(finals["scheduler"]))
+    if not schedulers or not np.isfinite(finals["mean"].to_numpy(dtype=float)).any():
+        # Every run diverged (a tiny rerun can): say so instead of drawing nothing.
+        fig, ax = plt.subplots(figsize=(4, 2))
+        ax.text(0.5, 0.5, "no finite final values to draw", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
     budgets = np.sort(finals["budget"].unique())
     rows = -(-len(schedulers) // columns)
     fig, axes = plt.subplots(
