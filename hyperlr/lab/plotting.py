@@ -96,6 +96,33 @@ def log_ticks(axis) -> None:
     axis.set_minor_locator(mpl.ticker.NullLocator())
 
 
+def _panel_grid(count: int, columns: int, panel: tuple[float, float], margin: float):
+    """A grid of ``count`` panels in ``columns`` columns with shared axes, each ``panel``
+    inches wide and high, plus ``margin`` inches of height for the figure's labels."""
+    rows = -(-count // columns)
+    return plt.subplots(
+        rows,
+        columns,
+        figsize=(panel[0] * columns, panel[1] * rows + margin),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
+
+
+def _drop_spare_panels(axes, count: int, xlabel: str) -> None:
+    """Remove the panels past the first ``count``; the lowest panel left in each column
+    carries the x-axis labels, also where the panel below it was removed."""
+    used = np.arange(axes.size).reshape(axes.shape) < count
+    for ax in axes.flat[count:]:
+        ax.remove()
+    for column in range(axes.shape[1]):
+        kept = axes[used[:, column], column]
+        if len(kept):
+            kept[-1].xaxis.set_tick_params(labelbottom=True)
+            kept[-1].set_xlabel(xlabel)
+
+
 def budget_palette(budgets) -> dict[int, tuple[float, float, float]]:
     """Map each epoch budget to a colour of one sequential palette (short = light, long = dark)."""
     budgets = sorted(budgets)
@@ -120,15 +147,7 @@ def plot_budget_curves(
     """
     schedulers = list(dict.fromkeys(curves["scheduler"]))
     palette = budget_palette(curves["budget"].unique())
-    rows = -(-len(schedulers) // columns)
-    fig, axes = plt.subplots(
-        rows,
-        columns,
-        figsize=(2.6 * columns, 2.3 * rows + 0.4),
-        sharex=True,
-        sharey=True,
-        squeeze=False,
-    )
+    fig, axes = _panel_grid(len(schedulers), columns, (2.6, 2.3), 0.4)
     for ax, scheduler in zip(axes.flat, schedulers, strict=False):
         for budget, group in curves[curves["scheduler"] == scheduler].groupby("budget"):
             color = palette[budget]
@@ -139,15 +158,7 @@ def plot_budget_curves(
             log_ticks(ax.yaxis)
     if ylim is not None:
         axes.flat[0].set_ylim(*ylim)
-    used = np.arange(axes.size).reshape(axes.shape) < len(schedulers)
-    for ax in axes.flat[len(schedulers) :]:
-        ax.remove()
-    # The lowest panel of each column carries the epoch axis, also above a removed panel.
-    for column in range(columns):
-        kept = axes[used[:, column], column]
-        if len(kept):
-            kept[-1].xaxis.set_tick_params(labelbottom=True)
-            kept[-1].set_xlabel("epoch")
+    _drop_spare_panels(axes, len(schedulers), "epoch")
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel)
     axes.flat[0].legend(fontsize="small")
@@ -180,15 +191,7 @@ def _final_panels(finals: pd.DataFrame, ylabel: str, log_y: bool, columns: int =
         ax.set_axis_off()
         return fig
     budgets = np.sort(finals["budget"].unique())
-    rows = -(-len(schedulers) // columns)
-    fig, axes = plt.subplots(
-        rows,
-        columns,
-        figsize=(2.4 * columns, 2.1 * rows + 0.5),
-        sharex=True,
-        sharey=True,
-        squeeze=False,
-    )
+    fig, axes = _panel_grid(len(schedulers), columns, (2.4, 2.1), 0.5)
     centres = finals["mean"].to_numpy()
     lo, hi = np.nanmin(centres), np.nanmax(centres)
     if log_y:
@@ -228,14 +231,7 @@ def _final_panels(finals: pd.DataFrame, ylabel: str, log_y: bool, columns: int =
     for ax, scheduler in zip(axes.flat, schedulers, strict=False):
         group = finals[finals["scheduler"] == scheduler]
         _clip_bars(ax, group["budget"], group["min"], group["max"], SCHEDULER_COLORS.get(scheduler))
-    used = np.arange(axes.size).reshape(axes.shape) < len(schedulers)
-    for ax in axes.flat[len(schedulers) :]:
-        ax.remove()
-    for column in range(columns):
-        kept = axes[used[:, column], column]
-        if len(kept):
-            kept[-1].xaxis.set_tick_params(labelbottom=True)
-            kept[-1].set_xlabel("budget N")
+    _drop_spare_panels(axes, len(schedulers), "budget N")
     fig.supylabel(ylabel, fontsize="medium")  # one label: a long one cannot collide across rows
     fig.tight_layout()
     return fig
