@@ -8,6 +8,7 @@ book build never trains.
 from __future__ import annotations
 
 import ast
+import copy
 import math
 import os
 import re
@@ -18,6 +19,7 @@ import nbformat
 import papermill as pm
 import pytest
 
+from hyperlr.lab import report
 from hyperlr.lab.data import chapter_subsets
 from hyperlr.lab.results import ResultsStore
 from hyperlr.lab.sweep import expand_grid, missing_runs
@@ -104,6 +106,14 @@ def check_rerun_report(notebook: nbformat.NotebookNode, parameters: dict) -> Non
     assert table_cell(scale, "epochs (longest budget)") == str(max(parameters["budgets"]))
     assert table_cell(scale, "training examples") == f"{train:,}"
     assert table_cell(scale, "updates per epoch") == f"{math.ceil(train / batch):,}"
+    # Filled after the run, the prose states the rerun's own numbers, settings and figures.
+    filled = nbformat.from_dict(copy.deepcopy(notebook))
+    assert report.fill_glue(filled) == []
+    prose = "\n".join(c.source for c in filled.cells if c.cell_type == "markdown")
+    assert "{glue" not in prose
+    low, high = min(parameters["budgets"]), max(parameters["budgets"])
+    assert f"Against the paper's experiment: budgets of {low} to {high} epochs" in prose
+    assert "![fig-image-accuracy](attachment:fig-image-accuracy.png)" in prose
 
 
 def test_image_chapter_trains_stores_and_then_only_loads(tmp_path):

@@ -7,7 +7,13 @@ import pytest
 
 from hyperlr.lab.models import make_model
 from hyperlr.lab.results import runs_to_frame
-from hyperlr.lab.scale import PAPER_SCALES, PaperScale, rerun_cost, scale_table
+from hyperlr.lab.scale import (
+    PAPER_SCALES,
+    PaperScale,
+    rerun_cost,
+    scale_table,
+    settings_against_paper,
+)
 from hyperlr.lab.train import RunConfig, RunResult, load_data
 
 
@@ -98,3 +104,40 @@ def test_a_reruns_cost_from_the_measured_seconds_per_update():
     assert cost.scaled_hours == pytest.approx(cost.lower_bound_hours * 10_000 / ours * 4)
     with pytest.raises(ValueError, match="seeds"):
         rerun_cost(frame, budgets=[10], seeds=0, schedulers=1, paper=paper)
+
+
+def test_the_settings_sentence_names_each_setting_the_runs_used_next_to_the_papers():
+    runs = []
+    for scheduler, overrides, lr in (
+        ("H", {"upper_bound": 40}, 1e-3),
+        ("E", {"gamma": 0.5}, 1e-3),
+        ("C", {}, 1e-3),
+    ):
+        for epochs in (4, 8):
+            config = RunConfig(
+                dataset="digits",
+                scheduler=scheduler,
+                epochs=epochs,
+                train_subset=100,
+                lr=lr,
+                scheduler_overrides=overrides,
+                model_options={"channels": 4},
+            )
+            history = {"val_loss": [1.0] * epochs, "val_accuracy": [0.5] * epochs}
+            runs.append(
+                RunResult(config, history, 1.0, "cpu", "cpu", "float32", "digits", "-", {}, "-")
+            )
+    sentence = settings_against_paper(runs_to_frame(runs))
+    assert sentence.startswith(
+        "budgets of 4 to 8 epochs instead of 50 to 200 (the longest is 0.04 times the paper's)"
+    )
+    assert "the hyperbolic upper bound U = 40 instead of 250" in sentence
+    assert "ExponentialLR's factor 0.5 per epoch instead of 0.96" in sentence
+    assert 'options {"channels": 4} (the paper\'s: CIFAR-10, SimpleCNN (128 channels))' in sentence
+    assert sentence.endswith("the same initial learning rate, 0.001, for every schedule")
+    # Without H, EH or E their settings are not named; several rates are given as a range.
+    plain = runs_to_frame([r for r in runs if r.config.scheduler == "C"])
+    plain.loc[plain["epochs"] == 8, "lr_init"] = 3e-3
+    words = settings_against_paper(plain)
+    assert "upper bound" not in words and "ExponentialLR" not in words
+    assert words.endswith("initial learning rates from 0.001 to 0.003")

@@ -25,7 +25,15 @@ from .models import make_model
 from .paper import BUDGETS
 from .sizes import data_shape
 
-__all__ = ["PAPER_SCALES", "PaperScale", "RerunCost", "device_summary", "rerun_cost", "scale_table"]
+__all__ = [
+    "PAPER_SCALES",
+    "PaperScale",
+    "RerunCost",
+    "device_summary",
+    "rerun_cost",
+    "scale_table",
+    "settings_against_paper",
+]
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,11 @@ PAPER_SCALES: dict[str, PaperScale] = {
         note="one update per epoch (the authors' loader)",
     ),
 }
+
+#: The paper's schedule settings that a reduced study rescales (``../shared/PAPER.md`` §2):
+#: HyperbolicLR's and ExpHyperbolicLR's upper bound U and ExponentialLR's factor per epoch.
+PAPER_UPPER_BOUND = 250
+PAPER_EXPONENTIAL_GAMMA = 0.96
 
 _SETUP = ["dataset", "data_seed", "train_subset", "val_subset", "data_options", "batch_size"]
 _MODEL = ["model", "model_options"]
@@ -244,3 +257,55 @@ def rerun_cost(
     work_ratio = float(table.loc["model parameters", "paper / ours"]) * batch_ratio
     hours = updates * seconds / 3600
     return RerunCost(count, updates, seconds, hours, hours * work_ratio, device_summary(runs))
+
+
+def _values(runs: pd.DataFrame, scheduler: str, setting: str) -> list[float]:
+    """The distinct values of one schedule's override ``setting`` among ``runs``, sorted."""
+    chosen = runs.loc[runs["scheduler"] == scheduler, "scheduler_overrides"].drop_duplicates()
+    found = {json.loads(text).get(setting) for text in chosen}
+    return sorted(value for value in found if value is not None)
+
+
+def _listed(values: list[float]) -> str:
+    return " or ".join(f"{value:g}" for value in values)
+
+
+def settings_against_paper(runs: pd.DataFrame, paper: PaperScale | None = None) -> str:
+    """The settings of one task's runs next to the paper's, in words, from the runs themselves.
+
+    Names the budgets (and their ratio to the paper's), the upper bound U of H and EH and
+    ExponentialLR's factor where those schedules ran, the model's options against the paper's
+    model, and the initial learning rates. A chapter's scale box pastes this sentence, so that a
+    rerun with other parameters describes its own settings rather than the committed study's.
+
+    Raises:
+        ValueError: as :func:`scale_table` (no runs, several setups, unknown model).
+    """
+    table = scale_table(runs, paper)
+    budgets = sorted({int(b) for b in runs["epochs"]})
+    ratio = budgets[-1] / max(BUDGETS)
+    span = f"{budgets[0]} to {budgets[-1]}" if len(budgets) > 1 else f"{budgets[0]}"
+    parts = [
+        f"budgets of {span} epochs instead of {min(BUDGETS)} to {max(BUDGETS)} "
+        f"(the longest is {ratio:.3g} times the paper's)"
+    ]
+    bounds = sorted(set(_values(runs, "H", "upper_bound") + _values(runs, "EH", "upper_bound")))
+    if bounds:
+        parts.append(
+            f"the hyperbolic upper bound U = {_listed(bounds)} instead of {PAPER_UPPER_BOUND}"
+        )
+    gammas = _values(runs, "E", "gamma")
+    if gammas:
+        paper_gamma = PAPER_EXPONENTIAL_GAMMA
+        parts.append(f"ExponentialLR's factor {_listed(gammas)} per epoch instead of {paper_gamma}")
+    options = sorted(set(runs["model_options"]))
+    parts.append(
+        f"model {runs['model'].iloc[0]} with options {' or '.join(options)} "
+        f"(the paper's: {table.attrs['paper']})"
+    )
+    rates = sorted({float(r) for r in runs["lr_init"]})
+    if len(rates) == 1:
+        parts.append(f"the same initial learning rate, {rates[0]:g}, for every schedule")
+    else:
+        parts.append(f"initial learning rates from {rates[0]:g} to {rates[-1]:g}")
+    return "; ".join(parts)
