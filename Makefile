@@ -41,10 +41,14 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is in _build/html/index.html"
 
-# pytest's exit status 5 means "no test collected": a broken suite, so it fails too.
+# pytest's exit status 5 means "no test collected": a broken suite, so it fails too. The tests
+# run in one worker process per core (pytest-xdist), each test file whole in one worker, so that
+# nbval runs a chapter's cells in order in one kernel; chapters/conftest.py gives those kernels a
+# machine without data sets or network.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	MPLBACKEND=agg $(BIN)/python -m pytest tests chapters --nbval-lax -p no:cacheprovider; \
+	MPLBACKEND=agg $(BIN)/python -m pytest tests chapters --nbval-lax -p no:cacheprovider \
+	  -n auto --dist loadfile; \
 	  status=$$?; [ $$status -ne 5 ] || echo "pytest collected no test"; exit $$status
 	rm -rf _build/test
 	$(BIN)/jupyter-book build . --path-output _build/test -W -n --keep-going || { \

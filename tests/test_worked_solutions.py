@@ -4,7 +4,10 @@ A solution is an admonition titled "Solution for exercise K"; its code is the in
 spaces) blocks inside it. Python blocks run after the chapter's own code cells, in the chapter's
 namespace and folder, as a reader who typed them at the end of the notebook would run them.
 Shell blocks (``papermill ...``) are checked against the notebook they run: every ``-p`` name and
-every key of ``-y`` must be a parameter of that notebook.
+every key of ``-y`` must be a parameter of that notebook. Every papermill command printed in a
+chapter or the README also runs, in process, as far as the chapter's first training step: its
+parameters parsed as papermill parses them, the chapter's cells executed in order up to the call
+that would train (stopped there), so a value the chapter refuses fails here, not for the reader.
 
 Convention for tiny sizes: a solution may carry an HTML comment, invisible in the book,
 
@@ -203,14 +206,115 @@ def printed_commands() -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize(("chapter", "command"), printed_commands())
+def readme_commands() -> list[tuple[str, str]]:
+    """The ``papermill`` commands of the README's shell blocks, continuation lines joined."""
+    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    return [
+        ("README.md", line.strip().removeprefix(".venv/bin/"))
+        for line in text.split("\n")
+        if re.match(r"\s*(\.venv/bin/)?papermill ", line)
+    ]
+
+
+@pytest.mark.parametrize(("chapter", "command"), printed_commands() + readme_commands())
 def test_printed_command_names_real_parameters(chapter, command):
     check_shell(command)
 
 
+class ReachedTraining(Exception):
+    """Raised where the chapter would start training: it accepted the command's parameters."""
+
+
+def command_parameters(command: str) -> tuple[Path, dict]:
+    """The notebook a papermill command runs and its parameters, parsed as papermill parses them
+    (``-p`` values by ``papermill.cli``'s own type rules, ``-y`` as YAML)."""
+    from papermill.cli import _resolve_type
+
+    words = shlex.split(command)
+    notebook = ROOT / words[words.index("--cwd") + 2] if "--cwd" in words else ROOT / words[1]
+    parameters: dict = {}
+    k = 0
+    while k < len(words):
+        if words[k] == "-p":
+            parameters[words[k + 1]] = _resolve_type(words[k + 2])
+            k += 3
+        elif words[k] == "-y":
+            parameters.update(yaml.safe_load(words[k + 1]))
+            k += 2
+        else:
+            k += 1
+    return notebook, parameters
+
+
+def run_until_training(notebook: Path, parameters: dict) -> None:
+    """The chapter's code cells in order, with ``parameters`` injected after its parameters cell
+    (as papermill injects them); raises :class:`ReachedTraining` where training would start."""
+    namespace: dict = {"__name__": "__chapter__"}
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type != "code" or "install-hyperlr" in tags:
+            continue
+        source = "\n".join(
+            line for line in cell.source.split("\n") if not line.lstrip().startswith(("%", "!"))
+        )
+        exec(compile(source, notebook.name, "exec"), namespace)
+        if "parameters" in tags:
+            unknown = sorted(set(parameters) - set(namespace))
+            assert not unknown, f"{unknown} are not parameters of {notebook.name}"
+            namespace.update(parameters)
+
+
+@pytest.mark.parametrize(("chapter", "command"), printed_commands() + readme_commands())
+def test_printed_command_is_accepted_up_to_training(chapter, command, tmp_path, monkeypatch):
+    from hyperlr.lab import sweep, tune
+
+    def would_train(*args, **kwargs):
+        raise ReachedTraining
+
+    # The trainers stop the chapter; the data sets are not read (the paper-scale commands name
+    # CIFAR-10, which a test machine need not hold), everything else the chapter checks runs.
+    monkeypatch.setattr(sweep, "run_sweep", would_train)
+    monkeypatch.setattr(tune, "protocol", would_train)
+    monkeypatch.setattr(tune, "_check_data", lambda configs: None)
+    monkeypatch.chdir(CHAPTERS)
+    notebook, parameters = command_parameters(command)
+    parameters["results_dir"] = str(tmp_path / "runs")  # never the command's own folder
+    try:
+        with pytest.raises(ReachedTraining):
+            run_until_training(notebook, parameters)
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+
+
+def test_a_refused_value_fails_before_training(tmp_path, monkeypatch):
+    command = (
+        "papermill --cwd chapters chapters/05_image_classification.ipynb out.ipynb "
+        '-y "{budgets: [5, 40], scheduler_overrides: {H: {upper_bound: 25}}}"'
+    )
+    monkeypatch.chdir(CHAPTERS)
+    notebook, parameters = command_parameters(command)
+    assert parameters["budgets"] == [5, 40]
+    parameters["results_dir"] = str(tmp_path / "runs")
+    with pytest.raises(ValueError, match="upper_bound"):
+        run_until_training(notebook, parameters)
+
+
 def test_printed_commands_found():
-    chapters = {chapter for chapter, _ in printed_commands()}
-    assert {"05_image_classification.ipynb", "08_operator_learning.ipynb"} <= chapters
+    chapters = {chapter for chapter, _ in printed_commands() + readme_commands()}
+    assert {
+        "05_image_classification.ipynb",
+        "06_sequence_forecasting.ipynb",
+        "07_tune_short_train_long.ipynb",
+        "08_operator_learning.ipynb",
+        "README.md",
+    } <= chapters
+    _, parameters = command_parameters(
+        "papermill a.ipynb b.ipynb -p n 3 -p x 0.5 -p flag False -p none None -p s all "
+        '-y "{k: [1]}"'
+    )
+    assert parameters == {"n": 3, "x": 0.5, "flag": False, "none": None, "s": "all", "k": [1]}
 
 
 def test_check_shell_rejects_unknown_parameter():
