@@ -13,7 +13,6 @@ import ast
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -105,19 +104,75 @@ def test_a_planted_cycle_is_found(tmp_path, monkeypatch):
     assert imports_of("hyperlr.lab.operator") == {"hyperlr.lab.data"}
 
 
+def third_party_imports() -> set[str]:
+    """The top-level names of everything outside the package that its modules import."""
+    names: set[str] = set()
+    for path in (ROOT / "hyperlr").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names.add(node.module.split(".")[0])
+    return names - {"hyperlr", "__future__"}
+
+
+# One interpreter imports every third-party library the package uses (torch alone takes seconds
+# to import), then forks a child per module of the package, which imports that module alone:
+# each child starts with none of the package's modules loaded, as a fresh interpreter would.
+IMPORT_EACH_ALONE = """
+import importlib, os, sys, traceback
+for name in sys.argv[2].split(","):
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass  # an optional library that is not installed: the module's own import will say so
+assert not [m for m in sys.modules if m == "hyperlr" or m.startswith("hyperlr.")]
+failed = []
+for module in sys.argv[1].split(","):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            importlib.import_module(module)
+        except BaseException:
+            sys.stderr.write(f"== {module}\\n{traceback.format_exc()[-2000:]}")
+            os._exit(1)
+        os._exit(0)
+    if os.waitpid(pid, 0)[1]:
+        failed.append(module)
+sys.exit(1 if failed else 0)
+"""
+
+
 def test_each_module_imports_alone():
-    """``python -c "import <module>"`` for every module, several interpreters at a time."""
+    """Every module of the package imports with none of the others loaded before it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "agg"}
-
-    def import_alone(module: str) -> tuple[str, subprocess.CompletedProcess]:
-        command = [sys.executable, "-c", f"import {module}"]
-        return module, subprocess.run(
-            command, env=env, capture_output=True, text=True, cwd=ROOT, timeout=600
-        )
-
-    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
-        done = list(pool.map(import_alone, MODULES))
-    failed = {module: result.stderr[-2000:] for module, result in done if result.returncode}
-    assert not failed, "modules that fail to import alone:\n" + "\n".join(
-        f"== {module}\n{error}" for module, error in failed.items()
+    third_party = ",".join(sorted(third_party_imports()))
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_EACH_ALONE, ",".join(MODULES), third_party],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
     )
+    assert result.returncode == 0, "modules that fail to import alone:\n" + result.stderr
+
+
+def test_a_module_that_fails_alone_is_reported(tmp_path):
+    package = tmp_path / "planted"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "good.py").write_text("import json\n")
+    # Works only when `good` happens to be imported first: the kind of failure this catches.
+    (package / "bad.py").write_text("import sys\nsys.modules['planted.good'].loads\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_EACH_ALONE, "planted.good,planted.bad", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "== planted.bad" in result.stderr and "planted.good" not in result.stderr.split("==")[0]
+    assert "== planted.good" not in result.stderr
