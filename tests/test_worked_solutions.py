@@ -31,6 +31,12 @@ import matplotlib
 import nbformat
 import pytest
 import yaml
+from chapter_cells import (
+    ReachedTraining,
+    command_parameters,
+    run_until_training,
+    stop_before_training,
+)
 
 matplotlib.use("agg")
 
@@ -221,60 +227,13 @@ def test_printed_command_names_real_parameters(chapter, command):
     check_shell(command)
 
 
-class ReachedTraining(Exception):
-    """Raised where the chapter would start training: it accepted the command's parameters."""
-
-
-def command_parameters(command: str) -> tuple[Path, dict]:
-    """The notebook a papermill command runs and its parameters, parsed as papermill parses them
-    (``-p`` values by ``papermill.cli``'s own type rules, ``-y`` as YAML)."""
-    from papermill.cli import _resolve_type
-
-    words = shlex.split(command)
-    notebook = ROOT / words[words.index("--cwd") + 2] if "--cwd" in words else ROOT / words[1]
-    parameters: dict = {}
-    k = 0
-    while k < len(words):
-        if words[k] == "-p":
-            parameters[words[k + 1]] = _resolve_type(words[k + 2])
-            k += 3
-        elif words[k] == "-y":
-            parameters.update(yaml.safe_load(words[k + 1]))
-            k += 2
-        else:
-            k += 1
-    return notebook, parameters
-
-
-def run_until_training(notebook: Path, parameters: dict) -> None:
-    """The chapter's code cells in order, with ``parameters`` injected after its parameters cell
-    (as papermill injects them); raises :class:`ReachedTraining` where training would start."""
-    namespace: dict = {"__name__": "__chapter__"}
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        tags = cell.metadata.get("tags", [])
-        if cell.cell_type != "code" or "install-hyperlr" in tags:
-            continue
-        source = "\n".join(
-            line for line in cell.source.split("\n") if not line.lstrip().startswith(("%", "!"))
-        )
-        exec(compile(source, notebook.name, "exec"), namespace)
-        if "parameters" in tags:
-            unknown = sorted(set(parameters) - set(namespace))
-            assert not unknown, f"{unknown} are not parameters of {notebook.name}"
-            namespace.update(parameters)
-
-
 @pytest.mark.parametrize(("chapter", "command"), printed_commands() + readme_commands())
 def test_printed_command_is_accepted_up_to_training(chapter, command, tmp_path, monkeypatch):
-    from hyperlr.lab import sweep, tune
+    from hyperlr.lab import tune
 
-    def would_train(*args, **kwargs):
-        raise ReachedTraining
-
-    # The trainers stop the chapter; the data sets are not read (the paper-scale commands name
-    # CIFAR-10, which a test machine need not hold), everything else the chapter checks runs.
-    monkeypatch.setattr(sweep, "run_sweep", would_train)
-    monkeypatch.setattr(tune, "protocol", would_train)
+    stop_before_training(monkeypatch)
+    # Nor are the data sets read: the paper-scale commands name CIFAR-10, which a test machine
+    # need not hold; everything else the chapter checks runs.
     monkeypatch.setattr(tune, "_check_data", lambda configs: None)
     monkeypatch.chdir(CHAPTERS)
     notebook, parameters = command_parameters(command)
