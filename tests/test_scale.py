@@ -140,4 +140,8 @@ def test_the_settings_sentence_names_each_setting_the_runs_used_next_to_the_pape
     plain.loc[plain["epochs"] == 8, "lr_init"] = 3e-3
     words = settings_against_paper(plain)
     assert "upper bound" not in words and "ExponentialLR" not in words
+    # Without an override, the registry's default is named: the paper's U for H.
+    default_h = runs_to_frame([r for r in runs if r.config.scheduler == "H"])
+    default_h["scheduler_overrides"] = "{}"
+    assert "the hyperbolic upper bound U = 250 instead of 250" in settings_against_paper(default_h)
     assert words.endswith("initial learning rates from 0.001 to 0.003")

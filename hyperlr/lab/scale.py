@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..registry import PAPER_UPPER_BOUND, scheduler_spec
 from .models import make_model
 from .paper import BUDGETS
 from .sizes import data_shape
@@ -97,9 +98,8 @@ PAPER_SCALES: dict[str, PaperScale] = {
     ),
 }
 
-#: The paper's schedule settings that a reduced study rescales (``../shared/PAPER.md`` §2):
-#: HyperbolicLR's and ExpHyperbolicLR's upper bound U and ExponentialLR's factor per epoch.
-PAPER_UPPER_BOUND = 250
+#: ExponentialLR's factor per epoch in the paper (``../shared/PAPER.md`` §2), which a reduced
+#: study rescales with its budgets, as it does the upper bound U (``PAPER_UPPER_BOUND``).
 PAPER_EXPONENTIAL_GAMMA = 0.96
 
 _SETUP = ["dataset", "data_seed", "train_subset", "val_subset", "data_options", "batch_size"]
@@ -260,9 +260,14 @@ def rerun_cost(
 
 
 def _values(runs: pd.DataFrame, scheduler: str, setting: str) -> list[float]:
-    """The distinct values of one schedule's override ``setting`` among ``runs``, sorted."""
-    chosen = runs.loc[runs["scheduler"] == scheduler, "scheduler_overrides"].drop_duplicates()
-    found = {json.loads(text).get(setting) for text in chosen}
+    """The distinct values of one schedule's ``setting`` among ``runs``, sorted: the run's
+    override, else the registry's default at the run's budget."""
+    chosen = runs.loc[runs["scheduler"] == scheduler, ["scheduler_overrides", "epochs"]]
+    found = set()
+    for text, epochs in chosen.drop_duplicates().itertuples(index=False):
+        overrides = json.loads(text)
+        default = scheduler_spec(scheduler).defaults(int(epochs)).get(setting)
+        found.add(overrides.get(setting, default))
     return sorted(value for value in found if value is not None)
 
 
