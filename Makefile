@@ -41,29 +41,23 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is in _build/html/index.html"
 
-# The tests and the book build from a clean cache run side by side (make -j2; each output line
-# stays whole), then the browser tests read the built book. pytest runs one worker process per
-# core (pytest-xdist), each test file whole in one worker, so that nbval runs a chapter's cells
-# in order in one kernel; chapters/conftest.py gives those kernels a machine without data sets or
-# network. pytest's exit status 5 means "no test collected": a broken suite, so it fails too.
+# pytest's exit status 5 means "no test collected": a broken suite, so it fails too. pytest runs
+# one worker process per core (pytest-xdist), each test file whole in one worker, so that nbval
+# runs a chapter's cells in order in one kernel; chapters/conftest.py gives those kernels a
+# machine without data sets or network. (Running the book build beside pytest was measured
+# slower on two cores: both are bound by the processor.)
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(MAKE) --no-print-directory -j2 --output-sync=line test-suite test-book
-	HYPERLR_BOOK_HTML=_build/test/_build/html $(BIN)/python -m pytest -p no:cacheprovider \
-	  tests/test_offline_browser.py -k "every_page or books_explorer"
-
-.PHONY: test-suite test-book
-test-suite: $(STAMP)
 	MPLBACKEND=agg $(BIN)/python -m pytest tests chapters --nbval-lax -p no:cacheprovider \
 	  -n auto --dist loadfile; \
 	  status=$$?; [ $$status -ne 5 ] || echo "pytest collected no test"; exit $$status
-
-test-book: $(STAMP)
 	rm -rf _build/test
 	$(BIN)/jupyter-book build . --path-output _build/test -W -n --keep-going || { \
 	  for log in _build/test/_build/html/reports/*.log; do \
 	    [ -f "$$log" ] && { echo "== execution report $$log"; cat "$$log"; }; \
 	  done; exit 1; }
+	HYPERLR_BOOK_HTML=_build/test/_build/html $(BIN)/python -m pytest -p no:cacheprovider \
+	  tests/test_offline_browser.py -k "every_page or books_explorer"
 
 # The whole book as one PDF: _build/latex/book.pdf, by XeLaTeX. LaTeX comes from Debian's
 # packages, which this installs with apt-get when one is missing (as root, or through sudo).
