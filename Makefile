@@ -45,10 +45,13 @@ book: $(STAMP)
 # one worker process per core (pytest-xdist), each test file whole in one worker, so that nbval
 # runs a chapter's cells in order in one kernel; chapters/conftest.py gives those kernels a
 # machine without data sets or network. (Running the book build beside pytest was measured
-# slower on two cores: both are bound by the processor.)
+# slower on two cores: both are bound by the processor.) Each worker's torch, and the kernels and
+# subprocesses it starts, use one thread (OMP_NUM_THREADS=1): by default every one of them takes a
+# thread per core, so the workers oversubscribe the cores (measured on a 2-core machine, same
+# conditions: 595 s with torch's default threads, 351 s with one).
 test: $(STAMP)
 	$(BIN)/ruff check .
-	MPLBACKEND=agg $(BIN)/python -m pytest tests chapters --nbval-lax -p no:cacheprovider \
+	MPLBACKEND=agg OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests chapters --nbval-lax -p no:cacheprovider \
 	  -n auto --dist loadfile; \
 	  status=$$?; [ $$status -ne 5 ] || echo "pytest collected no test"; exit $$status
 	rm -rf _build/test
