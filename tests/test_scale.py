@@ -79,6 +79,20 @@ def test_devices_in_words_merge_thread_counts_and_old_spellings():
     assert device_summary(frame) == "NVIDIA H100, x86_64 CPU (1 or 2 threads)"
 
 
+@pytest.mark.parametrize(
+    ("wall_times", "words"),
+    [([20.0, 22.4], "42 s"), ([100.0, 110.0], "3.5 min"), ([3600.0, 3672.0], "2.02 h")],
+)
+def test_training_time_sums_each_run_once_in_a_readable_unit(wall_times, words):
+    from hyperlr.lab.scale import training_time
+
+    # Two rows per run (two epochs), each carrying the run's wall time: counted once per run.
+    frame = pd.DataFrame(
+        {"key": ["a", "a", "b", "b"], "wall_time_s": [t for t in wall_times for _ in range(2)]}
+    )
+    assert training_time(frame) == words
+
+
 def test_the_operator_networks_have_the_papers_sizes_and_one_update_per_epoch():
     from hyperlr.lab.models import MODELS
 

@@ -204,6 +204,22 @@ def device_summary(runs: pd.DataFrame) -> str:
     return ", ".join(parts)
 
 
+def duration_in_words(seconds: float) -> str:
+    """A duration in a readable unit: seconds under two minutes, minutes under two hours, else
+    hours (so that a tiny rerun does not read "0.00 h")."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def training_time(runs: pd.DataFrame) -> str:
+    """The runs' training time in words (:func:`duration_in_words`), each run counted once with
+    its own wall time (a grouped run, its share of the group's)."""
+    return duration_in_words(float(runs.groupby("key")["wall_time_s"].first().sum()))
+
+
 @dataclass(frozen=True)
 class RerunCost:
     """What a paper-scale rerun would cost on the processor that made a study's runs.
