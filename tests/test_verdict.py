@@ -164,3 +164,24 @@ def test_the_transfer_tables_arms_equal_the_stage_2_finals(tmp_path):
         for code, row in item.regret.iterrows():
             if row["diverged"] == 0 and code in longest.index:
                 assert row["short-tuned"] == pytest.approx(longest.loc[code, "centre"], rel=1e-12)
+
+
+def test_updates_span_gives_the_range_of_fewer_and_apart_the_studies_with_more():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from hyperlr.lab.verdict import updates_span
+
+    def study(name, factor):
+        row = "updates in total (longest budget)"
+        scale = pd.DataFrame({"paper / ours": [factor]}, index=[row])
+        return SimpleNamespace(study=SimpleNamespace(name=name), scale=scale)
+
+    mixed = [study("a", 83.2), study("b", 310.4), study("op", 1 / 2.4), study("none", 1.0)]
+    mixed.append(SimpleNamespace(study=SimpleNamespace(name="unscaled"), scale=None))
+    assert updates_span(mixed) == (
+        "1.0x to 310x fewer updates than the paper's (a, b, none); 2.4x more (op)"
+    )
+    assert updates_span([study("a", 83.2)]) == "83x fewer updates than the paper's (a)"
+    assert updates_span([]) == "no study with a scale against the paper"
