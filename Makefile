@@ -47,12 +47,13 @@ book: $(STAMP)
 # machine without data sets or network. (Running the book build beside pytest was measured
 # slower on two cores: both are bound by the processor.) Each worker's torch, and the kernels and
 # subprocesses it starts, use one thread (OMP_NUM_THREADS=1): by default every one of them takes a
-# thread per core, so the workers oversubscribe the cores (measured on a 2-core machine, same
-# conditions: 595 s with torch's default threads, 351 s with one).
+# thread per core, so the workers oversubscribe the cores (pytest measured on two 2-core machines,
+# each pair in the same conditions: 595 s with torch's default threads against 351 s with one;
+# 385 s against 229 s).
 test: $(STAMP)
 	$(BIN)/ruff check .
-	MPLBACKEND=agg OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests chapters --nbval-lax -p no:cacheprovider \
-	  -n auto --dist loadfile; \
+	MPLBACKEND=agg OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests chapters --nbval-lax \
+	  -p no:cacheprovider -n auto --dist loadfile; \
 	  status=$$?; [ $$status -ne 5 ] || echo "pytest collected no test"; exit $$status
 	rm -rf _build/test
 	$(BIN)/jupyter-book build . --path-output _build/test -W -n --keep-going || { \
